@@ -1,0 +1,114 @@
+"""The analytics API's HTTP application (Starlette): Braze-style ``GET /sessions/data_series``.
+
+Order of checks: 401 (key), 429 (rate), 403 (permission), 400 (parameters), 403 (app),
+404 (segment). Every response carries the ``X-RateLimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from analytics.keys import ApiKey, KeyStore
+from analytics.params import parse_series_query
+from analytics.ratelimit import Quota, RateLimiter
+from analytics.series import plan, session_series
+from sessionflow.clickhouse import ClickHouse
+from sessionflow.errors import ClickHouseUnavailable, InvalidInput
+from sessionflow.http import json_response
+from sessionflow.settings import Settings
+from sessionflow.tables import ensure_tables
+
+logger = logging.getLogger(__name__)
+
+SERIES_PERMISSION = "sessions.data_series"
+
+
+def _braze_error(status: int, message: str, errors: list[str], quota: Quota) -> Response:
+    return json_response({"message": message, "errors": errors}, status, headers=quota.headers())
+
+
+def create_app(
+    settings: Settings,
+    clickhouse: ClickHouse,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
+    """Build the analytics application on a ClickHouse adapter."""
+    keys = KeyStore(clickhouse, settings.key_cache_seconds, settings.rate_limit_per_hour)
+    limiter = RateLimiter()
+
+    async def authenticate(request: Request) -> tuple[ApiKey | None, Quota]:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        now_s = time.time()
+        unmetered = limiter.unmetered(settings.rate_limit_per_hour, now_s)
+        if scheme.lower() != "bearer" or not token.strip():
+            return None, unmetered
+        key = await asyncio.to_thread(keys.lookup, token.strip())
+        if key is None:
+            return None, unmetered
+        return key, limiter.hit(key.key_id, key.rate_limit_per_hour, now_s)
+
+    async def data_series(request: Request) -> Response:
+        try:
+            key, quota = await authenticate(request)
+        except ClickHouseUnavailable:
+            quota = limiter.unmetered(settings.rate_limit_per_hour, time.time())
+            return _braze_error(503, "temporarily unavailable", ["storage unavailable"], quota)
+        if key is None:
+            return _braze_error(401, "invalid API key", ["missing or unknown API key"], quota)
+        if not quota.allowed:
+            response = _braze_error(429, "rate limit exceeded", ["too many requests"], quota)
+            response.headers["Retry-After"] = str(max(1, quota.reset_epoch_s - int(time.time())))
+            return response
+        if not key.allows(SERIES_PERMISSION):
+            return _braze_error(
+                403, "forbidden", [f"key lacks the permission {SERIES_PERMISSION}"], quota
+            )
+        try:
+            query = parse_series_query(request.query_params, now())
+        except InvalidInput as exc:
+            return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
+        if query.app_id is not None and not key.may_read(query.app_id):
+            return _braze_error(403, "forbidden", [f"key may not read app {query.app_id}"], quota)
+        if query.segment_id is not None:
+            return _braze_error(404, "not found", [f"unknown segment {query.segment_id}"], quota)
+        apps: tuple[str, ...] | None = (
+            (query.app_id,) if query.app_id is not None else (key.apps or None)
+        )
+        buckets, stored = plan(query.ending_at, query.unit, query.length)
+        try:
+            counts = await session_series(clickhouse, key.org_id, apps, "", buckets, stored)
+        except ClickHouseUnavailable:
+            return _braze_error(503, "temporarily unavailable", ["storage unavailable"], quota)
+        data = [
+            {"time": bucket.label, "sessions": count}
+            for bucket, count in zip(buckets, counts, strict=True)
+        ]
+        return json_response({"message": "success", "data": data}, headers=quota.headers())
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(clickhouse.wait_ready)
+        await asyncio.to_thread(ensure_tables, clickhouse)
+        yield
+
+    return Starlette(
+        routes=[
+            Route("/sessions/data_series", data_series, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

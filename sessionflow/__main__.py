@@ -1,0 +1,5 @@
+"""``python -m sessionflow``: the CLI."""
+
+from sessionflow.cli import main
+
+main()

@@ -1,0 +1,176 @@
+"""The ``sessionflow`` command line: one subcommand per process, plus key management."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+import click
+
+from sessionflow.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, envvar="SESSIONFLOW_LOG_LEVEL")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """sessionflow: media-player session telemetry, Adobe collection in, Braze series out.
+
+    Configured through SESSIONFLOW_* environment variables (see the README).
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        format=f"%(asctime)s {ctx.invoked_subcommand or '-'}[%(process)d] %(levelname)s "
+        "%(name)s: %(message)s",
+    )
+    for noisy in ("aiokafka", "kafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    ctx.obj = Settings.from_environ(os.environ)
+
+
+@main.command()
+@click.pass_context
+def edge(ctx: click.Context) -> None:
+    """Run the collection API (Adobe Media Collection API, /api/v1)."""
+    import uvicorn
+
+    from producers.app import create_app
+    from schemas.topics import Topics
+    from sessionflow.kafka import Publisher, ensure_topics
+
+    settings = _settings(ctx)
+    asyncio.run(ensure_topics(settings, Topics(settings.topic_prefix).all()))
+    app = create_app(settings, Publisher(settings))
+    uvicorn.run(
+        app, host=settings.edge_host, port=settings.edge_port, access_log=False,
+        log_level="warning", timeout_graceful_shutdown=20,
+    )  # fmt: skip
+
+
+@main.command()
+@click.pass_context
+def api(ctx: click.Context) -> None:
+    """Run the analytics API (GET /sessions/data_series)."""
+    import uvicorn
+
+    from analytics.app import create_app
+    from sessionflow.clickhouse import ClickHouse
+
+    settings = _settings(ctx)
+    app = create_app(settings, ClickHouse(settings, pool_size=8))
+    uvicorn.run(
+        app, host=settings.api_host, port=settings.api_port, access_log=False,
+        log_level="warning", timeout_graceful_shutdown=20,
+    )  # fmt: skip
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the Faust worker that keeps the windowed session counts."""
+    import faust
+
+    from schemas.topics import Topics
+    from sessionflow.kafka import ensure_topics
+    from streams.app import create_app
+
+    settings = _settings(ctx)
+    asyncio.run(ensure_topics(settings, Topics(settings.topic_prefix).all()))
+    app = create_app(settings)
+    faust.Worker(app, loglevel=logging.getLevelName(logging.root.level), quiet=True,
+                 override_logging=False).execute_from_commandline()
+
+
+@main.command()
+@click.pass_context
+def sink(ctx: click.Context) -> None:
+    """Run the ClickHouse sink (sessions, events, counts)."""
+    from sinks.runner import run_sink
+
+    run_sink(_settings(ctx))
+
+
+@main.command()
+def up() -> None:
+    """Run sink, worker, edge and API together, supervised, in this terminal."""
+    from sessionflow.supervisor import supervise
+
+    sys.exit(supervise(env=dict(os.environ)))
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke analytics API keys."""
+
+
+def _key_store(settings: Settings) -> object:
+    from analytics.keys import KeyStore
+    from sessionflow.clickhouse import ClickHouse
+    from sessionflow.tables import ensure_tables
+
+    clickhouse = ClickHouse(settings, pool_size=1)
+    clickhouse.wait_ready(wait_s=30)
+    ensure_tables(clickhouse)
+    return KeyStore(clickhouse, 0, settings.rate_limit_per_hour)
+
+
+@keys.command("create")
+@click.option("--org", required=True, help="organisation (visitor.marketingCloudOrgId)")
+@click.option("--app", "apps", multiple=True, help="app (report suite) the key may read; repeat")
+@click.option("--permission", "permissions", multiple=True, help="permission; repeat")
+@click.option("--rate-limit", type=int, default=None, help="requests per hour")
+@click.pass_context
+def keys_create(
+    ctx: click.Context, org: str, apps: tuple[str, ...], permissions: tuple[str, ...],
+    rate_limit: int | None,
+) -> None:  # fmt: skip
+    """Create a key; print it once, as the last line."""
+    from analytics.keys import PERMISSIONS, KeyStore
+
+    store = _key_store(_settings(ctx))
+    assert isinstance(store, KeyStore)
+    try:
+        key, record = store.create(org, apps, permissions, rate_limit)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (known: {', '.join(PERMISSIONS)})") from exc
+    click.echo(f"key id {record.key_id} for org {record.org_id}; apps: "
+               f"{', '.join(record.apps) or 'all'}; permissions: "
+               f"{', '.join(sorted(record.permissions))}", err=True)
+    click.echo(key)
+
+
+@keys.command("list")
+@click.option("--org", default=None)
+@click.pass_context
+def keys_list(ctx: click.Context, org: str | None) -> None:
+    """List keys (ids, never the keys themselves)."""
+    from analytics.keys import KeyStore
+
+    store = _key_store(_settings(ctx))
+    assert isinstance(store, KeyStore)
+    for key in store.list(org):
+        state = "revoked" if key.revoked else "active"
+        click.echo(f"{key.key_id}\t{key.org_id}\t{','.join(key.apps) or '*'}\t"
+                   f"{','.join(sorted(key.permissions))}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke the key with id KEY_ID (takes effect within seconds)."""
+    from analytics.keys import KeyStore
+
+    store = _key_store(_settings(ctx))
+    assert isinstance(store, KeyStore)
+    if not store.revoke(key_id):
+        raise click.ClickException(f"no key with id {key_id}")
+    click.echo(f"revoked {key_id}")

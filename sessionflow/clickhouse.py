@@ -1,0 +1,96 @@
+"""The ClickHouse adapter: a small pool of native-protocol clients run off the event loop,
+with clickhouse-driver's errors translated into ``ClickHouseUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from sessionflow.errors import ClickHouseUnavailable
+from sessionflow.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+
+
+class ClickHouse:
+    """Blocking calls (``execute``, ``insert``) and their async twins (``aexecute``, ``ainsert``)."""
+
+    def __init__(self, settings: Settings, pool_size: int = 4, database: str | None = None) -> None:
+        self._settings = settings
+        self.database = database if database is not None else settings.clickhouse_database
+        self._pool: queue.LifoQueue[Client] = queue.LifoQueue()
+        for _ in range(pool_size):
+            self._pool.put(self._new_client())
+
+    def _new_client(self) -> Client:
+        return Client(
+            host=self._settings.clickhouse_host,
+            port=self._settings.clickhouse_port,
+            user=self._settings.clickhouse_user,
+            password=self._settings.clickhouse_password,
+            connect_timeout=5,
+            send_receive_timeout=30,
+            settings={"use_numpy": False},
+        )
+
+    @contextmanager
+    def _client(self) -> Iterator[Client]:
+        client = self._pool.get()
+        try:
+            yield client
+        except BaseException:
+            client.disconnect()
+            raise
+        finally:
+            self._pool.put(client)
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
+        """Run one statement and return its rows."""
+        with self._client() as client:
+            try:
+                return list(client.execute(sql, params or {}))
+            except (DriverError, OSError, EOFError) as exc:
+                raise ClickHouseUnavailable(f"clickhouse query failed: {exc}") from exc
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert ``rows`` into ``table`` as one block (one INSERT statement)."""
+        if not rows:
+            return
+        sql = f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES"
+        with self._client() as client:
+            try:
+                client.execute(sql, list(rows))
+            except (DriverError, OSError, EOFError) as exc:
+                raise ClickHouseUnavailable(f"clickhouse insert failed: {exc}") from exc
+
+    async def aexecute(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return await asyncio.to_thread(self.execute, sql, params)
+
+    async def ainsert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        await asyncio.to_thread(self.insert, table, columns, rows)
+
+    def wait_ready(self, wait_s: float = 60.0) -> None:
+        """Block until the server answers ``SELECT 1`` (or ``wait_s`` passed)."""
+        for attempt in Retrying(
+            stop=stop_after_delay(wait_s),
+            wait=wait_fixed(0.5),
+            retry=retry_if_exception_type(ClickHouseUnavailable),
+            reraise=True,
+        ):
+            with attempt:
+                self.execute("SELECT 1")
+
+    def close(self) -> None:
+        while not self._pool.empty():
+            self._pool.get_nowait().disconnect()

@@ -1,0 +1,81 @@
+"""Typed settings: one object per process, built once from the environment in the CLI.
+
+Every setting is read from ``SESSIONFLOW_<NAME>`` (e.g. ``SESSIONFLOW_KAFKA_BOOTSTRAP``). Nothing
+reads the environment at import time; tests build ``Settings`` from a plain mapping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "SESSIONFLOW_"
+DEV_SESSION_SECRET = "sessionflow-dev-secret-change-me"
+
+
+class Settings(BaseModel):
+    """Everything a sessionflow process may be configured with."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = "localhost:9092"
+    topic_prefix: str = "sessionflow."
+    topic_partitions: int = Field(default=4, ge=1)
+    kafka_publish_timeout_ms: int = Field(default=5000, ge=100)
+    # ClickHouse
+    clickhouse_host: str = "localhost"
+    clickhouse_port: int = 9000
+    clickhouse_database: str = "sessionflow"
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    # Collection edge
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 8080
+    session_secrets: tuple[str, ...] = (DEV_SESSION_SECRET,)
+    session_lifetime_ms: int = 24 * 3600 * 1000
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    retry_after_seconds: int = Field(default=2, ge=1)
+    # Analytics API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8081
+    rate_limit_per_hour: int = Field(default=250_000, ge=1)
+    key_cache_seconds: float = Field(default=2.0, ge=0)
+    # Worker and sink
+    worker_id: str = "sessionflow-worker"
+    sink_group: str = "sessionflow-sink"
+    sink_batch_max: int = Field(default=5000, ge=1)
+    sink_batch_wait_ms: int = Field(default=200, ge=1)
+    window_expires_days: float = Field(default=4.0, gt=1.0)
+
+    @field_validator("session_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("session_secrets")
+    @classmethod
+    def _need_one_secret(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one session secret is required")
+        return value
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from ``SESSIONFLOW_*`` variables of ``environ``; others are ignored."""
+        values = {
+            key[len(ENV_PREFIX) :].lower(): value
+            for key, value in environ.items()
+            if key.startswith(ENV_PREFIX)
+        }
+        settings = cls.model_validate(values)
+        if DEV_SESSION_SECRET in settings.session_secrets:
+            logger.warning("SESSIONFLOW_SESSION_SECRETS is not set: using the development secret")
+        return settings

@@ -1,0 +1,136 @@
+"""The ClickHouse tables, created idempotently. The DDL runs unchanged on ClickHouse 18.16 (the
+OS package CI uses) and on current releases (the docker-compose image, the chdb engine).
+
+- ``sessions``: one row per session (its sessionStart), typed columns for standard params.
+- ``events``: one row per media event.
+- ``session_counts``: absolute window counts per (org, app, segment, unit, bucket, source
+  partition), newest ``version`` wins; ``session_counts_current`` resolves and sums them.
+- ``api_keys``: analytics API keys, hashed; newest ``version`` of a key wins.
+"""
+
+from __future__ import annotations
+
+from sessionflow.clickhouse import ClickHouse
+
+# Typed columns of `sessions`: column name -> (param key, ClickHouse type). Other params go to
+# the param_keys/param_values arrays.
+SESSION_PARAM_COLUMNS: dict[str, tuple[str, str]] = {
+    "tracking_server": ("analytics.trackingServer", "String"),
+    "media_id": ("media.id", "String"),
+    "media_length": ("media.length", "Float64"),
+    "content_type": ("media.contentType", "String"),
+    "player_name": ("media.playerName", "String"),
+    "channel": ("media.channel", "String"),
+    "media_name": ("media.name", "Nullable(String)"),
+    "stream_type": ("media.streamType", "Nullable(String)"),
+    "sdk_version": ("media.sdkVersion", "Nullable(String)"),
+    "publisher": ("media.publisher", "Nullable(String)"),
+    "visitor_id": ("analytics.visitorId", "Nullable(String)"),
+    "aid": ("analytics.aid", "Nullable(String)"),
+    "mc_user_id": ("visitor.marketingCloudUserId", "Nullable(String)"),
+    "aam_location_hint": ("visitor.aamLocationHint", "Nullable(Int64)"),
+    "enable_ssl": ("analytics.enableSSL", "Nullable(UInt8)"),
+    "resume": ("media.resume", "Nullable(UInt8)"),
+    "downloaded": ("media.downloaded", "Nullable(UInt8)"),
+    "show": ("media.show", "Nullable(String)"),
+    "season": ("media.season", "Nullable(String)"),
+    "episode": ("media.episode", "Nullable(String)"),
+    "asset_id": ("media.assetId", "Nullable(String)"),
+    "genre": ("media.genre", "Nullable(String)"),
+    "rating": ("media.rating", "Nullable(String)"),
+    "network": ("media.network", "Nullable(String)"),
+}
+
+_SESSION_PARAM_DDL = ",\n    ".join(f"{col} {typ}" for col, (_, typ) in SESSION_PARAM_COLUMNS.items())
+
+DDL: tuple[str, ...] = (
+    "CREATE DATABASE IF NOT EXISTS {db}",
+    f"""CREATE TABLE IF NOT EXISTS {{db}}.sessions (
+    session_id String,
+    org_id String,
+    app_id String,
+    session_time DateTime,
+    session_time_ms Int64,
+    session_time_source Enum8('player' = 1, 'edge' = 2),
+    received_ms Int64,
+    player_ts_ms Int64,
+    playhead Float64,
+    {_SESSION_PARAM_DDL},
+    param_keys Array(String),
+    param_values Array(String),
+    custom_keys Array(String),
+    custom_values Array(String),
+    qoe_keys Array(String),
+    qoe_values Array(String),
+    source_partition UInt32,
+    source_offset UInt64,
+    ingested_at DateTime
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(session_time)
+ORDER BY (org_id, app_id, session_id)""",
+    """CREATE TABLE IF NOT EXISTS {db}.events (
+    session_id String,
+    event_type String,
+    event_time DateTime,
+    received_ms Int64,
+    player_ts_ms Int64,
+    playhead Float64,
+    org_id String,
+    app_id String,
+    param_keys Array(String),
+    param_values Array(String),
+    custom_keys Array(String),
+    custom_values Array(String),
+    qoe_keys Array(String),
+    qoe_values Array(String),
+    source_partition UInt32,
+    source_offset UInt64,
+    ingested_at DateTime
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (session_id, source_partition, source_offset)""",
+    """CREATE TABLE IF NOT EXISTS {db}.session_counts (
+    org_id String,
+    app_id String,
+    segment_id String,
+    unit Enum8('quarter' = 1, 'hour' = 2, 'day' = 3),
+    bucket_start DateTime,
+    source_partition UInt32,
+    count UInt64,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(bucket_start)
+ORDER BY (org_id, app_id, segment_id, unit, bucket_start, source_partition)""",
+    """CREATE VIEW IF NOT EXISTS {db}.session_counts_current AS
+SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c) AS sessions
+FROM (
+    SELECT org_id, app_id, segment_id, unit, bucket_start, source_partition,
+           argMax(count, version) AS c
+    FROM {db}.session_counts
+    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition
+)
+GROUP BY org_id, app_id, segment_id, unit, bucket_start""",
+    """CREATE TABLE IF NOT EXISTS {db}.api_keys (
+    key_hash String,
+    key_id String,
+    org_id String,
+    apps Array(String),
+    permissions Array(String),
+    rate_limit_per_hour UInt64,
+    created_at DateTime,
+    revoked UInt8,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY key_hash""",
+)
+
+
+def statements(database: str) -> list[str]:
+    """The DDL statements for ``database``, in order."""
+    return [sql.replace("{db}", database) for sql in DDL]
+
+
+def ensure_tables(clickhouse: ClickHouse) -> None:
+    """Create the database and every table unless they exist."""
+    for sql in statements(clickhouse.database):
+        clickhouse.execute(sql)

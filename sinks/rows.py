@@ -1,0 +1,103 @@
+"""Pure mapping of decoded Avro records to ClickHouse rows (column order as in the constants)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from datetime import UTC, datetime
+
+import orjson
+
+from sessionflow.tables import SESSION_PARAM_COLUMNS
+
+TYPED_PARAMS = {param for param, _ in SESSION_PARAM_COLUMNS.values()}
+
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id", "org_id", "app_id", "session_time", "session_time_ms", "session_time_source",
+    "received_ms", "player_ts_ms", "playhead", *SESSION_PARAM_COLUMNS,
+    "param_keys", "param_values", "custom_keys", "custom_values", "qoe_keys", "qoe_values",
+    "source_partition", "source_offset", "ingested_at",
+)  # fmt: skip
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "session_id", "event_type", "event_time", "received_ms", "player_ts_ms", "playhead",
+    "org_id", "app_id", "param_keys", "param_values", "custom_keys", "custom_values",
+    "qoe_keys", "qoe_values", "source_partition", "source_offset", "ingested_at",
+)  # fmt: skip
+
+COUNT_COLUMNS: tuple[str, ...] = (
+    "org_id", "app_id", "segment_id", "unit", "bucket_start", "source_partition", "count",
+    "version",
+)  # fmt: skip
+
+Row = tuple[Any, ...]
+
+
+def moment(ms: int) -> datetime:
+    """An aware UTC datetime (second precision, as ClickHouse ``DateTime`` stores it)."""
+    return datetime.fromtimestamp(ms // 1000, UTC)
+
+
+def text(value: Any) -> str:
+    """A param value as text: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _pairs(mapping: Mapping[str, Any], skip: set[str] | frozenset[str] = frozenset()) -> tuple[
+    list[str], list[str]
+]:
+    keys = sorted(k for k in mapping if k not in skip)
+    return keys, [text(mapping[k]) for k in keys]
+
+
+def _typed(value: Any, clickhouse_type: str) -> Any:
+    if value is None:
+        if clickhouse_type.startswith("Nullable"):
+            return None
+        return 0.0 if clickhouse_type == "Float64" else ""
+    if "UInt8" in clickhouse_type:
+        return 1 if value else 0
+    if "Float64" in clickhouse_type:
+        return float(value)
+    if "Int64" in clickhouse_type:
+        return int(value)
+    return str(value)
+
+
+def session_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: int) -> Row:
+    """The ``sessions`` row of a sessionStart record."""
+    params = record["params"]
+    typed = [_typed(params.get(param), typ) for param, typ in SESSION_PARAM_COLUMNS.values()]
+    param_keys, param_values = _pairs(params, TYPED_PARAMS)
+    custom_keys, custom_values = _pairs(record["custom_metadata"])
+    qoe_keys, qoe_values = _pairs(record["qoe_data"])
+    at_ms = int(record["session_time_ms"])
+    return (
+        record["session_id"], record["org_id"], record["app_id"], moment(at_ms), at_ms,
+        record["session_time_source"], record["received_ms"], record["player_ts_ms"],
+        record["playhead"], *typed, param_keys, param_values, custom_keys, custom_values,
+        qoe_keys, qoe_values, partition, offset, moment(now_ms),
+    )  # fmt: skip
+
+
+def event_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: int) -> Row:
+    """The ``events`` row of any media event record."""
+    param_keys, param_values = _pairs(record["params"])
+    custom_keys, custom_values = _pairs(record["custom_metadata"])
+    qoe_keys, qoe_values = _pairs(record["qoe_data"])
+    return (
+        record["session_id"], record["event_type"], moment(record["received_ms"]),
+        record["received_ms"], record["player_ts_ms"], record["playhead"],
+        record["org_id"] or "", record["app_id"] or "", param_keys, param_values,
+        custom_keys, custom_values, qoe_keys, qoe_values, partition, offset, moment(now_ms),
+    )  # fmt: skip
+
+
+def count_row(record: Mapping[str, Any]) -> Row:
+    """The ``session_counts`` row of a ``SessionCount`` record."""
+    return (
+        record["org_id"], record["app_id"], record["segment_id"], record["unit"],
+        moment(record["bucket_start_ms"]), record["source_partition"], record["count"],
+        record["version"],
+    )  # fmt: skip

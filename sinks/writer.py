@@ -1,0 +1,150 @@
+"""The sink's write step: one batch of Kafka records in, deduplicated rows in ClickHouse out.
+
+Idempotent: a redelivered batch (crash between insert and offset commit) adds nothing. Sessions
+are skipped when their id is already stored, events when their (partition, offset) is;
+counts are versioned rows of a ReplacingMergeTree, so a repeat is harmless by design.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import codec
+from schemas.topics import Topics
+from sessionflow.clickhouse import ClickHouse
+from sessionflow.errors import SerializationError
+from sinks import rows
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One consumed Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that cannot be stored, with the reason for the dead-letter topic."""
+
+    record: Incoming
+    reason: str
+    detail: str
+
+
+@dataclass
+class WriteResult:
+    sessions: int = 0
+    events: int = 0
+    counts: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class ClickHouseWriter:
+    """Writes batches of media-event and session-count records to ClickHouse."""
+
+    def __init__(self, clickhouse: ClickHouse, topics: Topics) -> None:
+        self._ch = clickhouse
+        self._topics = topics
+        self._events = codec.media_events()
+        self._counts = codec.session_counts()
+
+    def write(self, batch: Sequence[Incoming]) -> WriteResult:
+        """Store ``batch``; raise ``ClickHouseUnavailable`` (nothing to commit) on failure."""
+        result = WriteResult()
+        now_ms = time.time_ns() // 1_000_000
+        session_rows: list[rows.Row] = []
+        event_rows: list[rows.Row] = []
+        count_rows: list[rows.Row] = []
+        for item in batch:
+            try:
+                if item.topic == self._topics.media_events:
+                    record = self._events.decode(item.value)
+                    event_rows.append(rows.event_row(record, item.partition, item.offset, now_ms))
+                    if record["event_type"] == "sessionStart":
+                        session_rows.append(
+                            rows.session_row(record, item.partition, item.offset, now_ms)
+                        )
+                elif item.topic == self._topics.session_counts:
+                    count_rows.append(rows.count_row(self._counts.decode(item.value)))
+                else:
+                    result.rejected.append(Rejected(item, "unexpected-topic", item.topic))
+            except SerializationError as exc:
+                result.rejected.append(Rejected(item, "undecodable", str(exc)))
+            except (KeyError, TypeError, ValueError) as exc:
+                result.rejected.append(Rejected(item, "unmappable", repr(exc)))
+        fresh_sessions = self._new_sessions(session_rows)
+        fresh_events = self._new_events(event_rows)
+        result.duplicates = (
+            len(session_rows) - len(fresh_sessions) + len(event_rows) - len(fresh_events)
+        )
+        # Counts first, then events, then sessions: a session row is the last thing written,
+        # so its presence proves the whole record landed.
+        self._ch.insert("session_counts", rows.COUNT_COLUMNS, count_rows)
+        self._ch.insert("events", rows.EVENT_COLUMNS, fresh_events)
+        self._ch.insert("sessions", rows.SESSION_COLUMNS, fresh_sessions)
+        result.sessions, result.events, result.counts = (
+            len(fresh_sessions),
+            len(fresh_events),
+            len(count_rows),
+        )
+        return result
+
+    def _new_sessions(self, candidates: list[rows.Row]) -> list[rows.Row]:
+        if not candidates:
+            return []
+        by_app: dict[tuple[str, str], list[str]] = {}
+        for row in candidates:
+            by_app.setdefault((row[1], row[2]), []).append(row[0])
+        clauses = " OR ".join(
+            f"(org_id = {_quote(org)} AND app_id = {_quote(app)} AND session_id IN "
+            f"({', '.join(_quote(s) for s in ids)}))"
+            for (org, app), ids in by_app.items()
+        )
+        stored = {
+            row[0]
+            for row in self._ch.execute(
+                f"SELECT session_id FROM {self._ch.database}.sessions WHERE {clauses}"
+            )
+        }
+        seen: set[str] = set()
+        fresh = []
+        for row in candidates:
+            if row[0] not in stored and row[0] not in seen:
+                seen.add(row[0])
+                fresh.append(row)
+        return fresh
+
+    def _new_events(self, candidates: list[rows.Row]) -> list[rows.Row]:
+        if not candidates:
+            return []
+        ids = sorted({row[0] for row in candidates})
+        stored: set[tuple[Any, ...]] = {
+            (int(p), int(o))
+            for p, o in self._ch.execute(
+                f"SELECT source_partition, source_offset FROM {self._ch.database}.events "
+                f"WHERE session_id IN ({', '.join(_quote(s) for s in ids)})"
+            )
+        }
+        fresh = []
+        for row in candidates:
+            where = (row[-3], row[-2])
+            if where not in stored:
+                stored.add(where)
+                fresh.append(row)
+        return fresh

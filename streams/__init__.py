@@ -1,0 +1,1 @@
+"""The Faust worker: windowed session counts per organisation, app and segment."""

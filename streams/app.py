@@ -1,0 +1,123 @@
+"""The Faust application: counts every sessionStart into tumbling quarter-hour, hour and day
+windows (UTC-aligned) and publishes each window's new absolute count on the counts topic.
+
+Windows expire by wall clock (``window_expires_days``). A session older than that when it
+reaches the worker is not counted here (its window may be gone): it goes to the dead-letter
+topic with reason ``late``, and ``sessionflow reconcile`` counts it from ClickHouse.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import faust
+
+from schemas import codec
+from schemas.topics import Topics
+from sessionflow.errors import SerializationError
+from sessionflow.settings import Settings
+from sessionflow.timebuckets import STORED_UNITS, Unit
+from streams import counting
+
+logger = logging.getLogger(__name__)
+
+# The time the record being processed counts at (seconds): Faust windows are chosen from it.
+_counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at")
+
+
+def _window_time(event: Any = None) -> float:
+    return _counted_at.get()
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app, its tables and its agent for ``settings``."""
+    topics = Topics(settings.topic_prefix)
+    app = faust.App(
+        topics.worker_app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        table_cleanup_interval=60.0,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+    source = app.topic(
+        topics.media_events,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    counts_out = app.topic(topics.session_counts, key_serializer="raw", value_serializer="raw")
+    dead_letter = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
+    expires = timedelta(days=settings.window_expires_days)
+    tables = {
+        unit: app.Table(
+            f"session-counts-{unit.value}",
+            default=list,
+            partitions=settings.topic_partitions,
+            key_type=str,
+        )
+        .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
+        .relative_to(_window_time)
+        for unit in STORED_UNITS
+    }
+    events_codec = codec.media_events()
+    counts_codec = codec.session_counts()
+    horizon_ms = int(expires.total_seconds() * 1000) - Unit.DAY.ms
+
+    async def to_dead_letter(raw: bytes, key: bytes | None, reason: str, detail: str) -> None:
+        await dead_letter.send(
+            key=key,
+            value=raw,
+            headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
+        )
+
+    @app.agent(source, name="count-sessions")
+    async def count_sessions(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            raw: bytes = event.value
+            try:
+                record = events_codec.decode(raw)
+            except SerializationError as exc:
+                logger.warning("undecodable record at %s/%s: %s", message.partition,
+                               message.offset, exc)
+                await to_dead_letter(raw, event.key, "undecodable", str(exc))
+                continue
+            if record["event_type"] != "sessionStart":
+                continue
+            at_ms = record["session_time_ms"]
+            if at_ms is None or record["org_id"] is None or record["app_id"] is None:
+                await to_dead_letter(raw, event.key, "incomplete", "sessionStart lacks identity")
+                continue
+            if at_ms < time.time() * 1000 - horizon_ms:
+                await to_dead_letter(raw, event.key, "late", f"session_time_ms={at_ms}")
+                continue
+            _counted_at.set(at_ms / 1000)
+            for target in counting.targets(
+                record["org_id"], record["app_id"], [], at_ms, message.partition
+            ):
+                table = tables[target.unit]
+                state, applied = counting.apply(table[target.key].current(), message.offset)
+                if applied:
+                    table[target.key] = state
+                # Sent even when the record was already applied: a crash may have lost the
+                # count update after the changelog got the state. Versions make it idempotent.
+                await counts_out.send(
+                    key=target.key.encode(),
+                    value=counts_codec.encode(
+                        counting.count_record(target, message.partition, state)
+                    ),
+                )
+
+    return app
