@@ -128,8 +128,9 @@ class KeyStore:
         if not rows:
             return None
         key_id, org_id, apps, permissions, limit, revoked = rows[0]
-        return ApiKey(key_id, org_id, tuple(apps), frozenset(permissions), int(limit),
-                      bool(revoked))
+        return ApiKey(
+            key_id, org_id, tuple(apps), frozenset(permissions), int(limit), bool(revoked)
+        )
 
     def _write(self, digest: str, record: ApiKey, version: int) -> None:
         self._ch.insert(

@@ -29,9 +29,7 @@ FROM (
 GROUP BY idx"""
 
 
-def plan(
-    ending_at: Any, unit: Unit, length: int
-) -> tuple[list[SeriesBucket], Unit]:
+def plan(ending_at: Any, unit: Unit, length: int) -> tuple[list[SeriesBucket], Unit]:
     buckets = series_buckets(ending_at, unit, length)
     return buckets, storage_unit(unit, offset_ms_of(ending_at))
 

@@ -63,7 +63,10 @@ def wall_clock_ms() -> int:
 
 
 def _error(status: int, message: str, errors: list[FieldError] | None = None) -> Response:
-    body = {"message": message, "errors": [{"path": e.path, "error": e.error} for e in errors or []]}
+    body = {
+        "message": message,
+        "errors": [{"path": e.path, "error": e.error} for e in errors or []],
+    }
     return json_response(body, status)
 
 
@@ -104,9 +107,7 @@ def create_app(
         try:
             value = events_codec.encode(record)
         except SerializationError as exc:
-            raise InvalidInput(
-                "event cannot be stored", [FieldError("", str(exc))]
-            ) from exc
+            raise InvalidInput("event cannot be stored", [FieldError("", str(exc))]) from exc
         await publisher.publish(topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms)
 
     async def start_session(request: Request) -> Response:

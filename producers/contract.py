@@ -21,6 +21,12 @@ _INTEGER: Schema = {"type": "integer", **_INT64}
 _BOOLEAN: Schema = {"type": "boolean"}
 _SCALAR: Schema = {"type": ["string", "number", "boolean"]}
 
+_STANDARD_METADATA = (
+    "show", "season", "episode", "assetId", "genre", "firstAirDate", "firstDigitalDate",
+    "rating", "originator", "network", "showType", "adLoad", "pass.mvpd", "pass.auth",
+    "dayPart", "feed", "artist", "album", "label", "author", "station",
+)  # fmt: skip
+
 # Optional standard params of any event, typed (SPEC §2). Unknown params are accepted as scalars.
 STANDARD_PARAMS: dict[str, Schema] = {
     "analytics.trackingServer": _STRING,
@@ -44,14 +50,7 @@ STANDARD_PARAMS: dict[str, Schema] = {
     "media.downloaded": _BOOLEAN,
     "media.errorId": _STRING,
     # Standard video metadata
-    **{
-        f"media.{key}": _STRING
-        for key in (
-            "show", "season", "episode", "assetId", "genre", "firstAirDate",
-            "firstDigitalDate", "rating", "originator", "network", "showType", "adLoad", "pass.mvpd",
-            "pass.auth", "dayPart", "feed", "artist", "album", "label", "author", "station",
-        )
-    },  # fmt: skip
+    **{f"media.{key}": _STRING for key in _STANDARD_METADATA},
     # Ads, chapters, states
     "media.ad.podIndex": _INTEGER,
     "media.ad.podSecond": _NUMBER,
@@ -162,7 +161,10 @@ def event_schema(event_type: str) -> Schema:
     if event_type == "error":
         # The error id may come in qoeData (media.qoe.errorID) or in params (media.errorId).
         schema["anyOf"] = [
-            {"required": ["qoeData"], "properties": {"qoeData": {"required": ["media.qoe.errorID"]}}},
+            {
+                "required": ["qoeData"],
+                "properties": {"qoeData": {"required": ["media.qoe.errorID"]}},
+            },
             {"required": ["params"], "properties": {"params": {"required": ["media.errorId"]}}},
         ]
     return schema

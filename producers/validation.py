@@ -43,7 +43,7 @@ _TYPE_NAMES = {
 
 def _type_phrase(expected: Any) -> str:
     if isinstance(expected, list):
-        return " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
+        return " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected)
     return _TYPE_NAMES.get(expected, str(expected))
 
 
@@ -111,8 +111,10 @@ class EventValidator:
         if not isinstance(event_type, str) or event_type not in self._fast:
             raise InvalidInput("invalid event", self._report(self._envelope, body))
         if event_type not in allowed:
-            expected = " or ".join(sorted(allowed)) if len(allowed) < 3 else "not " + ", ".join(
-                sorted(set(EVENT_TYPES) - allowed)
+            expected = (
+                " or ".join(sorted(allowed))
+                if len(allowed) < 3
+                else "not " + ", ".join(sorted(set(EVENT_TYPES) - allowed))
             )
             raise InvalidInput(
                 "event type not accepted on this path",

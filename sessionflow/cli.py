@@ -85,8 +85,9 @@ def worker(ctx: click.Context) -> None:
     settings = _settings(ctx)
     asyncio.run(ensure_topics(settings, Topics(settings.topic_prefix).all()))
     app = create_app(settings)
-    faust.Worker(app, loglevel=logging.getLevelName(logging.root.level), quiet=True,
-                 override_logging=False).execute_from_commandline()
+    faust.Worker(
+        app, loglevel=logging.getLevelName(logging.root.level), quiet=True, override_logging=False
+    ).execute_from_commandline()
 
 
 @main.command()
@@ -141,9 +142,12 @@ def keys_create(
         key, record = store.create(org, apps, permissions, rate_limit)
     except ValueError as exc:
         raise click.BadParameter(f"{exc} (known: {', '.join(PERMISSIONS)})") from exc
-    click.echo(f"key id {record.key_id} for org {record.org_id}; apps: "
-               f"{', '.join(record.apps) or 'all'}; permissions: "
-               f"{', '.join(sorted(record.permissions))}", err=True)
+    click.echo(
+        f"key id {record.key_id} for org {record.org_id}; apps: "
+        f"{', '.join(record.apps) or 'all'}; permissions: "
+        f"{', '.join(sorted(record.permissions))}",
+        err=True,
+    )
     click.echo(key)
 
 
@@ -158,8 +162,10 @@ def keys_list(ctx: click.Context, org: str | None) -> None:
     assert isinstance(store, KeyStore)
     for key in store.list(org):
         state = "revoked" if key.revoked else "active"
-        click.echo(f"{key.key_id}\t{key.org_id}\t{','.join(key.apps) or '*'}\t"
-                   f"{','.join(sorted(key.permissions))}\t{state}")
+        click.echo(
+            f"{key.key_id}\t{key.org_id}\t{','.join(key.apps) or '*'}\t"
+            f"{','.join(sorted(key.permissions))}\t{state}"
+        )
 
 
 @keys.command("revoke")

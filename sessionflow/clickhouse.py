@@ -24,7 +24,7 @@ Row = tuple[Any, ...]
 
 
 class ClickHouse:
-    """Blocking calls (``execute``, ``insert``) and their async twins (``aexecute``, ``ainsert``)."""
+    """Blocking ``execute``/``insert`` and their async twins ``aexecute``/``ainsert``."""
 
     def __init__(self, settings: Settings, pool_size: int = 4, database: str | None = None) -> None:
         self._settings = settings

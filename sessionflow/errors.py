@@ -1,17 +1,17 @@
 """The exception tree of sessionflow. Adapters translate their library's errors into these.
 
-    SessionflowError
-    ├── InvalidInput            bad data from a client; ``errors`` lists (path, message) pairs
-    ├── SessionIdError
-    │   ├── UnknownSession      an id the edge never issued (forged, mistyped)        → 404
-    │   └── ExpiredSession      an id older than the session lifetime                  → 410
-    ├── SerializationError      a record that cannot be encoded or decoded with the Avro schemas
-    ├── Unavailable             an external system cannot take the request now; ``retry_after``
-    │   ├── KafkaUnavailable
-    │   └── ClickHouseUnavailable
-    └── AuthError
-        ├── Unauthorized        missing or unknown API key                             → 401
-        └── Forbidden           the key lacks a permission or an app                   → 403
+SessionflowError
+├── InvalidInput            bad data from a client; ``errors`` lists (path, message) pairs
+├── SessionIdError
+│   ├── UnknownSession      an id the edge never issued (forged, mistyped)        → 404
+│   └── ExpiredSession      an id older than the session lifetime                  → 410
+├── SerializationError      a record that cannot be encoded or decoded with the Avro schemas
+├── Unavailable             an external system cannot take the request now; ``retry_after``
+│   ├── KafkaUnavailable
+│   └── ClickHouseUnavailable
+└── AuthError
+    ├── Unauthorized        missing or unknown API key                             → 401
+    └── Forbidden           the key lacks a permission or an app                   → 403
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ translated into ``KafkaUnavailable``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -37,10 +38,8 @@ async def ensure_topics(settings: Settings, names: Sequence[str], wait_s: float 
                     if name not in existing
                 ]
                 if missing:
-                    try:
+                    with contextlib.suppress(TopicAlreadyExistsError):
                         await admin.create_topics(missing)
-                    except TopicAlreadyExistsError:
-                        pass
                     logger.info("created topics %s", [t.name for t in missing])
             finally:
                 await admin.close()

@@ -41,7 +41,9 @@ SESSION_PARAM_COLUMNS: dict[str, tuple[str, str]] = {
     "network": ("media.network", "Nullable(String)"),
 }
 
-_SESSION_PARAM_DDL = ",\n    ".join(f"{col} {typ}" for col, (_, typ) in SESSION_PARAM_COLUMNS.items())
+_SESSION_PARAM_DDL = ",\n    ".join(
+    f"{col} {typ}" for col, (_, typ) in SESSION_PARAM_COLUMNS.items()
+)
 
 DDL: tuple[str, ...] = (
     "CREATE DATABASE IF NOT EXISTS {db}",

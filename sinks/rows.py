@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -44,9 +43,9 @@ def text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _pairs(mapping: Mapping[str, Any], skip: set[str] | frozenset[str] = frozenset()) -> tuple[
-    list[str], list[str]
-]:
+def _pairs(
+    mapping: Mapping[str, Any], skip: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     keys = sorted(k for k in mapping if k not in skip)
     return keys, [text(mapping[k]) for k in keys]
 

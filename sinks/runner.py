@@ -91,19 +91,28 @@ class SinkRunner:
                 await self._reject(result.rejected)
                 logger.debug(
                     "stored %d sessions, %d events, %d counts (%d duplicates skipped)",
-                    result.sessions, result.events, result.counts, result.duplicates,
+                    result.sessions,
+                    result.events,
+                    result.counts,
+                    result.duplicates,
                 )
                 return
             except (ClickHouseUnavailable, KafkaUnavailable) as exc:
-                logger.warning("batch of %d not stored yet, retrying in %.1fs: %s",
-                               len(batch), delay, exc)
+                logger.warning(
+                    "batch of %d not stored yet, retrying in %.1fs: %s", len(batch), delay, exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     async def _reject(self, rejected: list[Rejected]) -> None:
         for item in rejected:
-            logger.warning("dead-lettering %s/%d@%d: %s", item.record.topic,
-                           item.record.partition, item.record.offset, item.reason)
+            logger.warning(
+                "dead-lettering %s/%d@%d: %s",
+                item.record.topic,
+                item.record.partition,
+                item.record.offset,
+                item.reason,
+            )
             await self._dead_letter.publish(
                 self._topics.dead_letter,
                 item.record.value,
@@ -111,8 +120,11 @@ class SinkRunner:
                 headers=[
                     ("reason", item.reason.encode()),
                     ("detail", item.detail.encode()[:1000]),
-                    ("source", f"{item.record.topic}/{item.record.partition}/"
-                               f"{item.record.offset}".encode()),
+                    (
+                        "source",
+                        f"{item.record.topic}/{item.record.partition}/"
+                        f"{item.record.offset}".encode(),
+                    ),
                 ],
             )
 

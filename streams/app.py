@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> faust.App:
             key_type=str,
         )
         .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
-        .relative_to(_window_time)
+        .clone(relative_to=_window_time)
         for unit in STORED_UNITS
     }
     events_codec = codec.media_events()
@@ -90,8 +90,9 @@ def create_app(settings: Settings) -> faust.App:
             try:
                 record = events_codec.decode(raw)
             except SerializationError as exc:
-                logger.warning("undecodable record at %s/%s: %s", message.partition,
-                               message.offset, exc)
+                logger.warning(
+                    "undecodable record at %s/%s: %s", message.partition, message.offset, exc
+                )
                 await to_dead_letter(raw, event.key, "undecodable", str(exc))
                 continue
             if record["event_type"] != "sessionStart":

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from schemas import codec
+from schemas.codec import MARKER, AvroCodec, load_schemas
+from sessionflow.errors import SerializationError
+
+
+def media_event(**overrides):
+    record = {
+        "session_id": "ab" * 32, "event_type": "sessionStart", "received_ms": 2,
+        "player_ts_ms": 1, "playhead": 0.5, "session_time_ms": 1, "session_time_source": "player",
+        "org_id": "org", "app_id": "app",
+        "params": {"media.length": 60.5, "analytics.enableSSL": False, "visitor.aamLocationHint": 3,
+                   "media.id": "m"},
+        "custom_metadata": {"k": "v"}, "qoe_data": {"media.qoe.bitrate": 3000},
+    }  # fmt: skip
+    record.update(overrides)
+    return record
+
+
+def test_round_trip_keeps_types():
+    data = codec.media_events().encode(media_event())
+    assert data[:2] == MARKER
+    back = codec.media_events().decode(data)
+    assert back == media_event()
+    assert back["params"]["analytics.enableSSL"] is False
+    assert isinstance(back["params"]["visitor.aamLocationHint"], int)
+
+
+def test_single_object_header_is_the_crc64_fingerprint():
+    # The Avro spec's CRC-64-AVRO of the primitive schema "int" is 0x7275d51a3f395c8f;
+    # single-object encoding writes it little-endian.
+    c = AvroCodec({1: {"type": "record", "name": "R", "fields": [{"name": "x", "type": "int"}]}})
+    assert c.encode({"x": 1})[:2] == MARKER
+    from fastavro.schema import fingerprint
+
+    assert bytes.fromhex(fingerprint('"int"', "CRC-64-AVRO")) == (0x7275D51A3F395C8F).to_bytes(
+        8, "little"
+    )
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00\x01", b"\xc3\x01" + b"\x00" * 8, b"\xc3\x01"])
+def test_garbage_is_a_serialization_error(data):
+    with pytest.raises(SerializationError):
+        codec.media_events().decode(data)
+
+
+def test_truncated_and_trailing_bytes_are_errors():
+    data = codec.media_events().encode(media_event())
+    with pytest.raises(SerializationError):
+        codec.media_events().decode(data[:-3])
+    with pytest.raises(SerializationError):
+        codec.media_events().decode(data + b"\x00")
+
+
+def test_bad_record_is_a_serialization_error():
+    with pytest.raises(SerializationError):
+        codec.media_events().encode(media_event(received_ms="later"))
+
+
+def test_count_round_trip():
+    record = {
+        "org_id": "o",
+        "app_id": "a",
+        "segment_id": "",
+        "unit": "hour",
+        "bucket_start_ms": 3_600_000,
+        "source_partition": 2,
+        "count": 7,
+        "version": 99,
+    }
+    assert codec.session_counts().decode(codec.session_counts().encode(record)) == record
+
+
+def test_schema_files_are_versioned_and_valid_json():
+    assert 1 in load_schemas("media_event") and 1 in load_schemas("session_count")
+    for version in load_schemas("media_event").values():
+        json.dumps(version)

@@ -1,0 +1,81 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from sessionflow.timebuckets import (
+    Unit,
+    bucket_start_ms,
+    series_buckets,
+    session_time_ms,
+    storage_unit,
+    to_ms,
+)
+
+H = 3_600_000
+
+
+def test_bucket_start_utc_and_offsets():
+    ts = to_ms(datetime(2024, 3, 10, 13, 47, tzinfo=UTC))
+    assert bucket_start_ms(ts, H) == to_ms(datetime(2024, 3, 10, 13, tzinfo=UTC))
+    ist = timezone(timedelta(hours=5, minutes=30))
+    # 13:47 UTC is 19:17 in India; its hour starts at 19:00 IST = 13:30 UTC
+    assert bucket_start_ms(ts, H, 330 * 60_000) == to_ms(datetime(2024, 3, 10, 13, 30, tzinfo=UTC))
+    assert bucket_start_ms(ts, Unit.DAY.ms, 330 * 60_000) == to_ms(
+        datetime(2024, 3, 10, tzinfo=ist)
+    )
+
+
+def test_session_time_rule():
+    now = 1_731_672_000_000
+    assert session_time_ms(now - 3600_000, now) == (now - 3600_000, "player")
+    assert session_time_ms(now - 24 * H, now) == (now - 24 * H, "player")
+    assert session_time_ms(now - 24 * H - 1, now) == (now, "edge")
+    assert session_time_ms(now + 5 * 60_000, now) == (now + 5 * 60_000, "player")
+    assert session_time_ms(now + 5 * 60_000 + 1, now) == (now, "edge")
+
+
+def test_hour_series_labels_oldest_first_in_offset():
+    end = datetime(2024, 1, 1, 2, 30, tzinfo=timezone(timedelta(hours=-5)))
+    buckets = series_buckets(end, Unit.HOUR, 4)
+    assert [b.label for b in buckets] == [
+        "2023-12-31T23:00:00-05:00",
+        "2024-01-01T00:00:00-05:00",
+        "2024-01-01T01:00:00-05:00",
+        "2024-01-01T02:00:00-05:00",
+    ]
+    assert buckets[-1].start_ms <= to_ms(end) < buckets[-1].end_ms
+    assert all(b.end_ms - b.start_ms == H for b in buckets)
+
+
+def test_utc_hour_labels_use_plus_zero():
+    end = datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
+    assert series_buckets(end, Unit.HOUR, 1)[0].label == "2024-01-01T00:00:00+00:00"
+
+
+def test_day_series_in_nepal_time():
+    npt = timezone(timedelta(hours=5, minutes=45))
+    end = datetime(2024, 2, 29, 0, 10, tzinfo=npt)
+    buckets = series_buckets(end, Unit.DAY, 3)
+    assert [b.label for b in buckets] == ["2024-02-27", "2024-02-28", "2024-02-29"]
+    assert buckets[0].start_ms == to_ms(datetime(2024, 2, 27, tzinfo=npt))
+
+
+@pytest.mark.parametrize(
+    ("unit", "minutes", "expected"),
+    [
+        (Unit.DAY, 0, Unit.DAY),
+        (Unit.DAY, 60, Unit.HOUR),
+        (Unit.DAY, -300, Unit.HOUR),
+        (Unit.DAY, 330, Unit.QUARTER),
+        (Unit.HOUR, 0, Unit.HOUR),
+        (Unit.HOUR, 345, Unit.QUARTER),
+        (Unit.HOUR, -210, Unit.QUARTER),
+    ],
+)
+def test_storage_unit(unit, minutes, expected):
+    assert storage_unit(unit, minutes * 60_000) is expected
+
+
+def test_storage_unit_rejects_odd_offsets():
+    with pytest.raises(ValueError):
+        storage_unit(Unit.HOUR, 7 * 60_000)

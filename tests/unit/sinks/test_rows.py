@@ -1,0 +1,44 @@
+from sinks import rows
+
+
+def session_record():
+    return {
+        "session_id": "ab" * 32, "event_type": "sessionStart", "received_ms": 1_700_000_001_234,
+        "player_ts_ms": 1_700_000_000_000, "playhead": 0.0, "session_time_ms": 1_700_000_000_000,
+        "session_time_source": "player", "org_id": "org", "app_id": "app",
+        "params": {"media.id": "m", "media.length": 60, "analytics.enableSSL": True,
+                   "custom.param": 5, "media.show": "S"},
+        "custom_metadata": {"b": "2", "a": "1"}, "qoe_data": {"media.qoe.bitrate": 300},
+    }  # fmt: skip
+
+
+def test_session_row_matches_columns_and_types():
+    row = rows.session_row(session_record(), 1, 10, 1_700_000_005_000)
+    assert len(row) == len(rows.SESSION_COLUMNS)
+    by_name = dict(zip(rows.SESSION_COLUMNS, row, strict=True))
+    assert by_name["media_length"] == 60.0 and by_name["enable_ssl"] == 1
+    assert by_name["show"] == "S" and by_name["media_name"] is None
+    assert by_name["param_keys"] == ["custom.param"] and by_name["param_values"] == ["5"]
+    assert by_name["custom_keys"] == ["a", "b"] and by_name["custom_values"] == ["1", "2"]
+    assert by_name["session_time"].timestamp() == 1_700_000_000
+    assert (by_name["source_partition"], by_name["source_offset"]) == (1, 10)
+
+
+def test_event_and_count_rows_match_columns():
+    assert len(rows.event_row(session_record(), 0, 1, 0)) == len(rows.EVENT_COLUMNS)
+    count = {
+        "org_id": "o",
+        "app_id": "a",
+        "segment_id": "",
+        "unit": "day",
+        "bucket_start_ms": 86_400_000,
+        "source_partition": 0,
+        "count": 1,
+        "version": 5,
+    }
+    row = rows.count_row(count)
+    assert len(row) == len(rows.COUNT_COLUMNS) and row[4].timestamp() == 86_400
+
+
+def test_text_of_values():
+    assert [rows.text(v) for v in ("s", 1, 1.5, True, None)] == ["s", "1", "1.5", "true", "null"]
