@@ -1,0 +1,98 @@
+"""Runs sessionflow's four processes (sink, worker, edge, API) as real subprocesses on the real
+Kafka and ClickHouse, each test run on its own topics, database and ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from sessionflow.settings import Settings
+from tests.services import free_port
+
+PROCESSES = ("sink", "worker", "edge", "api")
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    env: dict[str, str]
+    logs: Path
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.edge_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    def start(self, name: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", "sessionflow", name], env=self.env, stdout=log, stderr=log
+            )
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        child = self.children.pop(name)
+        child.send_signal(sig)
+        try:
+            return child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.children):
+            self.stop(name)
+
+    def wait_http(self, url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{url} did not answer within {timeout}s; logs in {self.logs}")
+
+    def check_alive(self) -> None:
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text()[-3000:]
+                raise RuntimeError(f"{name} exited with {child.returncode}:\n{tail}")
+
+    def create_key(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "sessionflow", "keys", "create", *args],
+            env=self.env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return out.stdout.strip().splitlines()[-1]
+
+
+def settings_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith("SESSIONFLOW_")}
+    for name, value in settings.model_dump().items():
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        env[f"SESSIONFLOW_{name.upper()}"] = text
+    return env
+
+
+def launch(settings: Settings, logs: Path) -> Pipeline:
+    settings = settings.model_copy(update={"edge_port": free_port(), "api_port": free_port()})
+    pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
+    for name in PROCESSES:
+        pipeline.start(name)
+    pipeline.wait_http(pipeline.edge_url + "/health")
+    pipeline.wait_http(pipeline.api_url + "/health")
+    return pipeline

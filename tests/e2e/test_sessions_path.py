@@ -1,0 +1,132 @@
+"""The whole sessions path on real processes, Kafka and ClickHouse: sessions posted to the edge
+for two apps over several hours come back as exact hourly and daily series over HTTP."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from sessionflow.clickhouse import ClickHouse
+from tests.e2e.pipeline import Pipeline
+
+ORG = "E2E0123456789@AdobeOrg"
+APPS = ("rsid-alpha", "rsid-beta")
+
+
+def body(app: str, ts_ms: int) -> dict:
+    return {
+        "eventType": "sessionStart",
+        "playerTime": {"playhead": 0, "ts": ts_ms},
+        "params": {
+            "analytics.trackingServer": "t.example.net", "analytics.reportSuite": app,
+            "visitor.marketingCloudOrgId": ORG, "media.id": "vid", "media.playerName": "p",
+            "media.channel": "c", "media.contentType": "VOD", "media.length": 30.5,
+        },
+    }  # fmt: skip
+
+
+def hour_label(at: datetime, zone: timezone) -> str:
+    local = at.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    return local.isoformat()
+
+
+def expected_series(times: list[datetime], end: datetime, unit: str, length: int) -> list[dict]:
+    zone = end.tzinfo
+    assert isinstance(zone, timezone)
+    if unit == "hour":
+        last = end.replace(minute=0, second=0, microsecond=0)
+        labels = [hour_label(last - timedelta(hours=i), zone) for i in range(length - 1, -1, -1)]
+        counts = Counter(hour_label(t, zone) for t in times)
+    else:
+        last_day = end.date()
+        labels = [(last_day - timedelta(days=i)).isoformat() for i in range(length - 1, -1, -1)]
+        counts = Counter(t.astimezone(zone).date().isoformat() for t in times)
+    return [{"time": label, "sessions": counts.get(label, 0)} for label in labels]
+
+
+def wait_for_series(url: str, key: str, params: dict, expected: list[dict]) -> dict:
+    deadline = time.monotonic() + 90
+    answer: dict = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        if answer["data"] == expected:
+            return answer
+        time.sleep(0.5)
+    pytest.fail(f"series never matched for {params}:\n got {answer}\nwant {expected}")
+
+
+def test_two_apps_over_several_hours(pipeline: Pipeline):
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    sent: dict[str, list[datetime]] = {app: [] for app in APPS}
+    sids = []
+    with httpx.Client(base_url=pipeline.edge_url) as client:
+        for i in range(120):
+            app = APPS[i % 2]
+            at = now - timedelta(minutes=rng.randrange(0, 7 * 60))
+            response = client.post("/api/v1/sessions", json=body(app, int(at.timestamp() * 1000)))
+            assert response.status_code == 201, response.text
+            sids.append(response.headers["location"].rsplit("/", 1)[1])
+            sent[app].append(at)
+    everything = sent[APPS[0]] + sent[APPS[1]]
+    key = pipeline.create_key("--org", ORG)
+    url = pipeline.api_url + "/sessions/data_series"
+    end = now + timedelta(minutes=1)
+
+    hourly = {"length": 10, "unit": "hour", "ending_at": end.isoformat()}
+    answer = wait_for_series(url, key, hourly, expected_series(everything, end, "hour", 10))
+    assert answer["message"] == "success" and len(answer["data"]) == 10
+
+    daily = {"length": 3, "ending_at": end.isoformat()}
+    wait_for_series(url, key, daily, expected_series(everything, end, "day", 3))
+
+    alpha = {**hourly, "app_id": APPS[0]}
+    wait_for_series(url, key, alpha, expected_series(sent[APPS[0]], end, "hour", 10))
+
+    for offset in (timedelta(hours=-5), timedelta(hours=5, minutes=30)):
+        local_end = end.astimezone(timezone(offset))
+        for unit in ("hour", "day"):
+            params = {"length": 9, "unit": unit, "ending_at": local_end.isoformat()}
+            wait_for_series(url, key, params, expected_series(everything, local_end, unit, 9))
+
+    clickhouse = ClickHouse(pipeline.settings, pool_size=1)
+    try:
+        stored = clickhouse.execute(
+            f"SELECT session_id FROM {pipeline.settings.clickhouse_database}.sessions"
+        )
+    finally:
+        clickhouse.close()
+    assert sorted(sid for (sid,) in stored) == sorted(sids)
+
+
+def test_api_errors(pipeline: Pipeline):
+    url = pipeline.api_url + "/sessions/data_series"
+    missing = httpx.get(url, params={"length": 3})
+    assert missing.status_code == 401 and missing.json()["errors"]
+    assert "X-RateLimit-Limit" in missing.headers
+    assert (
+        httpx.get(url, params={"length": 3}, headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
+    key = pipeline.create_key("--org", ORG, "--app", APPS[0])
+    auth = {"Authorization": f"Bearer {key}"}
+    bad = httpx.get(url, params={"length": 0, "unit": "week"}, headers=auth)
+    assert bad.status_code == 400
+    assert len(bad.json()["errors"]) == 2 and bad.json()["message"]
+    assert httpx.get(url, params={"length": 3, "app_id": APPS[1]}, headers=auth).status_code == 403
+    ok = httpx.get(url, params={"length": 3}, headers=auth)
+    assert ok.status_code == 200 and int(ok.headers["X-RateLimit-Remaining"]) < 250_000
+    no_perm = pipeline.create_key("--org", ORG, "--permission", "segments.write")
+    assert (
+        httpx.get(
+            url, params={"length": 3}, headers={"Authorization": f"Bearer {no_perm}"}
+        ).status_code
+        == 403
+    )

@@ -1,0 +1,23 @@
+"""The DDL runs on the ClickHouse server CI installs (18.16) and on a current engine (chdb)."""
+
+from __future__ import annotations
+
+import chdb.session
+
+from sessionflow.tables import ensure_tables, statements
+
+TABLES = {"sessions", "events", "session_counts", "session_counts_current", "api_keys"}
+
+
+def test_tables_are_created_idempotently_on_the_server(settings, clickhouse):
+    ensure_tables(clickhouse)
+    rows = clickhouse.execute(f"SHOW TABLES FROM {settings.clickhouse_database}")
+    assert {name for (name,) in rows} == TABLES
+
+
+def test_ddl_is_valid_on_a_current_clickhouse_engine():
+    session = chdb.session.Session()
+    for sql in statements("current_release") * 2:
+        session.query(sql)
+    listed = str(session.query("SHOW TABLES FROM current_release", "CSV"))
+    assert {line.strip('"') for line in listed.split()} == TABLES
