@@ -21,7 +21,8 @@ from starlette.routing import Route
 
 from producers.contract import EVENT_TYPES
 from producers.records import media_event_record
-from producers.validation import EventValidator
+from producers.validation import NOT_SESSION_START as OTHER_EVENTS
+from producers.validation import SESSION_START, EventValidator
 from schemas import codec
 from schemas.topics import Topics
 from sessionflow import sessionids
@@ -44,8 +45,6 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Expose-Headers": "Location",
 }
-SESSION_START = frozenset({"sessionStart"})
-OTHER_EVENTS = frozenset(EVENT_TYPES) - SESSION_START
 
 
 class EventPublisher(Protocol):
@@ -60,6 +59,11 @@ class EventPublisher(Protocol):
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def agent(request: Request) -> str | None:
+    value = request.headers.get("user-agent")
+    return value[:512] if value else None
 
 
 def _error(status: int, message: str, errors: list[FieldError] | None = None) -> Response:
@@ -118,7 +122,7 @@ def create_app(
         try:
             event = validator.validate(body, SESSION_START)
             session_id = sessionids.mint(settings.session_secrets[0], received_ms)
-            record = media_event_record(event, session_id, received_ms)
+            record = media_event_record(event, session_id, received_ms, agent(request))
             await store(record, session_id, int(record["session_time_ms"]))
         except InvalidInput as exc:
             return _error(400, exc.message, exc.errors)
@@ -146,13 +150,40 @@ def create_app(
             return body
         try:
             event = validator.validate(body, OTHER_EVENTS)
-            record = media_event_record(event, session_id, received_ms)
+            record = media_event_record(event, session_id, received_ms, agent(request))
             await store(record, session_id, received_ms)
         except InvalidInput as exc:
             return _error(400, exc.message, exc.errors)
         except Unavailable as exc:
             return _unavailable(exc)
         return Response(status_code=204)
+
+    async def downloaded(request: Request) -> Response:
+        body = await parse(request, frozenset(EVENT_TYPES))
+        if isinstance(body, Response):
+            return body
+        received_ms = clock()
+        try:
+            events = validator.validate_downloaded(body)
+            session_id = sessionids.mint(settings.session_secrets[0], received_ms)
+            records = [
+                media_event_record(event, session_id, received_ms, agent(request))
+                for event in events
+            ]
+            # The sessionStart goes last, once every other event is acknowledged: a failure
+            # half-way leaves no counted session behind a 503.
+            for record in records[1:]:
+                await store(record, session_id, received_ms)
+            await store(records[0], session_id, int(records[0]["session_time_ms"]))
+        except InvalidInput as exc:
+            return _error(400, exc.message, exc.errors)
+        except Unavailable as exc:
+            return _unavailable(exc)
+        return Response(
+            status_code=201,
+            headers={"Location": f"/api/v1/sessions/{session_id}"},
+            media_type="application/octet-stream",
+        )
 
     async def event_schema(request: Request) -> Response:
         name = request.path_params["event_type"]
@@ -189,6 +220,8 @@ def create_app(
         Route("/api/v1/sessions", preflight, methods=["OPTIONS"]),
         Route("/api/v1/sessions/{sid}/events", session_event, methods=["POST"]),
         Route("/api/v1/sessions/{sid}/events", preflight, methods=["OPTIONS"]),
+        Route("/api/v1/downloaded", downloaded, methods=["POST"]),
+        Route("/api/v1/downloaded", preflight, methods=["OPTIONS"]),
         Route("/api/v1/schemas/{event_type}", event_schema, methods=["GET"]),
         Route("/api/v1/schemas/{event_type}", preflight, methods=["OPTIONS"]),
         Route("/health", health, methods=["GET"]),

@@ -8,7 +8,9 @@ from producers.validation import ValidEvent
 from sessionflow.timebuckets import session_time_ms
 
 
-def media_event_record(event: ValidEvent, session_id: str, received_ms: int) -> dict[str, Any]:
+def media_event_record(
+    event: ValidEvent, session_id: str, received_ms: int, user_agent: str | None = None
+) -> dict[str, Any]:
     """The record published to the media-events topic for ``event``."""
     record: dict[str, Any] = {
         "session_id": session_id,
@@ -23,6 +25,7 @@ def media_event_record(event: ValidEvent, session_id: str, received_ms: int) -> 
         "params": event.params,
         "custom_metadata": event.custom_metadata,
         "qoe_data": event.qoe_data,
+        "user_agent": user_agent,
     }
     if event.event_type == "sessionStart":
         at_ms, source = session_time_ms(event.ts_ms, received_ms)

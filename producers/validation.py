@@ -16,6 +16,8 @@ from producers.contract import ENVELOPE, EVENT_TYPES, event_schema
 from sessionflow.errors import FieldError, InvalidInput
 
 Scalar = str | int | float | bool
+SESSION_START = frozenset({"sessionStart"})
+NOT_SESSION_START = frozenset(EVENT_TYPES) - SESSION_START
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,29 @@ class EventValidator:
             custom_metadata=dict(body.get("customMetadata") or {}),
             qoe_data=dict(body.get("qoeData") or {}),
         )
+
+    def validate_downloaded(self, body: object) -> list[ValidEvent]:
+        """A downloaded session: a JSON array of its events, first a sessionStart with
+        ``media.downloaded: true``. Any invalid event rejects the whole batch; paths name the
+        index (``/3/params/media.id``)."""
+        if not isinstance(body, list) or not body:
+            raise InvalidInput(
+                "body must be a non-empty JSON array of events",
+                [FieldError("", "must be a non-empty array")],
+            )
+        errors: list[FieldError] = []
+        events: list[ValidEvent] = []
+        for index, item in enumerate(body):
+            allowed = SESSION_START if index == 0 else NOT_SESSION_START
+            try:
+                events.append(self.validate(item, allowed))
+            except InvalidInput as exc:
+                errors.extend(FieldError(f"/{index}{e.path}", e.error) for e in exc.errors)
+        if not errors and events[0].params.get("media.downloaded") is not True:
+            errors.append(FieldError("/0/params/media.downloaded", "must be true"))
+        if errors:
+            raise InvalidInput("invalid downloaded session", errors)
+        return events
 
     @staticmethod
     def _report(validator: Draft7Validator, body: object) -> list[FieldError]:

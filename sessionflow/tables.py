@@ -2,7 +2,7 @@
 OS package CI uses) and on current releases (the docker-compose image, the chdb engine).
 
 - ``sessions``: one row per session (its sessionStart), typed columns for standard params.
-- ``events``: one row per media event.
+- ``events``: one row per media event, typed columns for the ad, chapter, state and QoE data.
 - ``session_counts``: absolute window counts per (org, app, segment, unit, bucket, source
   partition), newest ``version`` wins; ``session_counts_current`` resolves and sums them.
 - ``api_keys``: analytics API keys, hashed; newest ``version`` of a key wins.
@@ -41,6 +41,30 @@ SESSION_PARAM_COLUMNS: dict[str, tuple[str, str]] = {
     "network": ("media.network", "Nullable(String)"),
 }
 
+# Typed columns of `events`: column name -> (member, key, ClickHouse type); member is "params"
+# or "qoe_data". The error id may come in either (SPEC §2); `error_id` takes the first present.
+EVENT_TYPED_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "ad_pod_index": ("params", "media.ad.podIndex", "Nullable(Int64)"),
+    "ad_pod_second": ("params", "media.ad.podSecond", "Nullable(Float64)"),
+    "ad_pod_position": ("params", "media.ad.podPosition", "Nullable(Int64)"),
+    "ad_id": ("params", "media.ad.id", "Nullable(String)"),
+    "ad_length": ("params", "media.ad.length", "Nullable(Float64)"),
+    "ad_player_name": ("params", "media.ad.playerName", "Nullable(String)"),
+    "chapter_index": ("params", "media.chapter.index", "Nullable(Int64)"),
+    "chapter_offset": ("params", "media.chapter.offset", "Nullable(Float64)"),
+    "chapter_length": ("params", "media.chapter.length", "Nullable(Float64)"),
+    "state_name": ("params", "media.state.name", "Nullable(String)"),
+    "error_id": ("qoe_data", "media.qoe.errorID", "Nullable(String)"),
+    "error_source": ("qoe_data", "media.qoe.errorSource", "Nullable(String)"),
+    "bitrate": ("qoe_data", "media.qoe.bitrate", "Nullable(Int64)"),
+    "dropped_frames": ("qoe_data", "media.qoe.droppedFrames", "Nullable(Int64)"),
+    "frames_per_second": ("qoe_data", "media.qoe.framesPerSecond", "Nullable(Int64)"),
+    "time_to_start": ("qoe_data", "media.qoe.timeToStart", "Nullable(Int64)"),
+}
+
+_EVENT_TYPED_DDL = ",\n    ".join(
+    f"{col} {typ}" for col, (_, _, typ) in EVENT_TYPED_COLUMNS.items()
+)
 _SESSION_PARAM_DDL = ",\n    ".join(
     f"{col} {typ}" for col, (_, typ) in SESSION_PARAM_COLUMNS.items()
 )
@@ -64,21 +88,26 @@ DDL: tuple[str, ...] = (
     custom_values Array(String),
     qoe_keys Array(String),
     qoe_values Array(String),
+    user_agent Nullable(String),
     source_partition UInt32,
     source_offset UInt64,
     ingested_at DateTime
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(session_time)
 ORDER BY (org_id, app_id, session_id)""",
-    """CREATE TABLE IF NOT EXISTS {db}.events (
+    f"""CREATE TABLE IF NOT EXISTS {{db}}.events (
     session_id String,
     event_type String,
     event_time DateTime,
     received_ms Int64,
     player_ts_ms Int64,
     playhead Float64,
+    session_time_ms Nullable(Int64),
+    session_time_source Nullable(String),
     org_id String,
     app_id String,
+    user_agent Nullable(String),
+    {_EVENT_TYPED_DDL},
     param_keys Array(String),
     param_values Array(String),
     custom_keys Array(String),

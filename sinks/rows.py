@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from sessionflow.tables import SESSION_PARAM_COLUMNS
+from sessionflow.tables import EVENT_TYPED_COLUMNS, SESSION_PARAM_COLUMNS
 
 TYPED_PARAMS = {param for param, _ in SESSION_PARAM_COLUMNS.values()}
 
@@ -16,12 +16,13 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "org_id", "app_id", "session_time", "session_time_ms", "session_time_source",
     "received_ms", "player_ts_ms", "playhead", *SESSION_PARAM_COLUMNS,
     "param_keys", "param_values", "custom_keys", "custom_values", "qoe_keys", "qoe_values",
-    "source_partition", "source_offset", "ingested_at",
+    "user_agent", "source_partition", "source_offset", "ingested_at",
 )  # fmt: skip
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "session_id", "event_type", "event_time", "received_ms", "player_ts_ms", "playhead",
-    "org_id", "app_id", "param_keys", "param_values", "custom_keys", "custom_values",
+    "session_time_ms", "session_time_source", "org_id", "app_id", "user_agent",
+    *EVENT_TYPED_COLUMNS, "param_keys", "param_values", "custom_keys", "custom_values",
     "qoe_keys", "qoe_values", "source_partition", "source_offset", "ingested_at",
 )  # fmt: skip
 
@@ -31,6 +32,7 @@ COUNT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 Row = tuple[Any, ...]
+ERROR_ID_INDEX = list(EVENT_TYPED_COLUMNS).index("error_id")
 
 
 def moment(ms: int) -> datetime:
@@ -76,7 +78,7 @@ def session_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: 
         record["session_id"], record["org_id"], record["app_id"], moment(at_ms), at_ms,
         record["session_time_source"], record["received_ms"], record["player_ts_ms"],
         record["playhead"], *typed, param_keys, param_values, custom_keys, custom_values,
-        qoe_keys, qoe_values, partition, offset, moment(now_ms),
+        qoe_keys, qoe_values, record.get("user_agent"), partition, offset, moment(now_ms),
     )  # fmt: skip
 
 
@@ -85,10 +87,16 @@ def event_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: in
     param_keys, param_values = _pairs(record["params"])
     custom_keys, custom_values = _pairs(record["custom_metadata"])
     qoe_keys, qoe_values = _pairs(record["qoe_data"])
+    typed = [
+        _typed(record[member].get(key), typ) for member, key, typ in EVENT_TYPED_COLUMNS.values()
+    ]
+    if typed[ERROR_ID_INDEX] is None and "media.errorId" in record["params"]:
+        typed[ERROR_ID_INDEX] = text(record["params"]["media.errorId"])
     return (
         record["session_id"], record["event_type"], moment(record["received_ms"]),
         record["received_ms"], record["player_ts_ms"], record["playhead"],
-        record["org_id"] or "", record["app_id"] or "", param_keys, param_values,
+        record["session_time_ms"], record["session_time_source"], record["org_id"] or "",
+        record["app_id"] or "", record.get("user_agent"), *typed, param_keys, param_values,
         custom_keys, custom_values, qoe_keys, qoe_values, partition, offset, moment(now_ms),
     )  # fmt: skip
 

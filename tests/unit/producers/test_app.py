@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from producers.app import create_app
+from producers.contract import EVENT_TYPES, REQUIRED_PARAMS
 from schemas import codec
 from sessionflow import sessionids
 from sessionflow.errors import KafkaUnavailable
@@ -64,6 +65,27 @@ def start(ts=NOW - 60_000, **extra):
         },
         **extra,
     }  # fmt: skip
+
+
+MINIMAL_PARAMS = {
+    "sessionStart": start()["params"],
+    "adBreakStart": {"media.ad.podIndex": 0, "media.ad.podSecond": 0.0},
+    "adStart": {"media.ad.podPosition": 1, "media.ad.id": "ad", "media.ad.length": 15,
+                "media.ad.playerName": "p"},
+    "chapterStart": {"media.chapter.index": 1, "media.chapter.offset": 0,
+                     "media.chapter.length": 300.5},
+    "stateStart": {"media.state.name": "fullscreen"},
+    "stateEnd": {"media.state.name": "fullscreen"},
+}  # fmt: skip
+
+
+def minimal_event(event_type: str) -> dict:
+    body: dict = {"eventType": event_type, "playerTime": {"playhead": 3.5, "ts": NOW}}
+    if event_type in MINIMAL_PARAMS:
+        body["params"] = dict(MINIMAL_PARAMS[event_type])
+    if event_type == "error":
+        body["qoeData"] = {"media.qoe.errorID": "E1", "media.qoe.errorSource": "player"}
+    return body
 
 
 CORS = {
@@ -155,3 +177,66 @@ async def test_events_on_unknown_and_expired_sessions(client):
     assert (await client.post(f"/api/v1/sessions/{old}/events", json=ping)).status_code == 410
     good = sessionids.mint("k1", NOW - 1000)
     assert (await client.post(f"/api/v1/sessions/{good}/events", json=ping)).status_code == 204
+
+
+async def test_downloaded_session_is_one_201_with_start_published_last(client, publisher):
+    start_body = start()
+    start_body["params"]["media.downloaded"] = True
+    play = {"eventType": "play", "playerTime": {"playhead": 1, "ts": NOW}}
+    response = await client.post("/api/v1/downloaded", json=[start_body, play, play])
+    assert response.status_code == 201
+    sid = response.headers["location"].rsplit("/", 1)[1]
+    decoded = [codec.media_events().decode(value) for _, value, _, _ in publisher.records]
+    assert [r["event_type"] for r in decoded] == ["play", "play", "sessionStart"]
+    assert {r["session_id"] for r in decoded} == {sid}
+
+
+async def test_invalid_downloaded_batch_publishes_nothing(client, publisher):
+    response = await client.post("/api/v1/downloaded", json=[start(), {"eventType": "play"}])
+    assert response.status_code == 400
+    assert publisher.records == []
+
+
+async def test_user_agent_is_recorded(client, publisher):
+    await client.post("/api/v1/sessions", json=start(), headers={"User-Agent": "tv-player/2"})
+    assert codec.media_events().decode(publisher.records[0][1])["user_agent"] == "tv-player/2"
+
+
+@pytest.mark.parametrize("event_type", sorted(set(EVENT_TYPES) - {"sessionStart"}))
+async def test_every_event_type_is_accepted_on_a_session(client, publisher, event_type):
+    body = minimal_event(event_type)
+    sid = sessionids.mint("k1", NOW - 1000)
+    response = await client.post(f"/api/v1/sessions/{sid}/events", json=body)
+    assert response.status_code == 204, response.text
+    assert_cors(response)
+    record = codec.media_events().decode(publisher.records[-1][1])
+    assert record["event_type"] == event_type and record["session_id"] == sid
+
+
+@pytest.mark.parametrize("event_type", sorted(REQUIRED_PARAMS))
+async def test_each_required_param_is_enforced(client, event_type):
+    body = minimal_event(event_type)
+    sid = sessionids.mint("k1", NOW - 1000)
+    path = "/api/v1/sessions" if event_type == "sessionStart" else f"/api/v1/sessions/{sid}/events"
+    for name in REQUIRED_PARAMS[event_type]:
+        params = {k: v for k, v in body["params"].items() if k != name}
+        response = await client.post(path, json={**body, "params": params})
+        assert response.status_code == 400
+        assert {"path": f"/params/{name}", "error": "is required"} in response.json()["errors"]
+
+
+async def test_session_start_is_refused_on_the_events_path(client):
+    sid = sessionids.mint("k1", NOW - 1000)
+    response = await client.post(f"/api/v1/sessions/{sid}/events", json=start())
+    assert response.status_code == 400
+
+
+async def test_secret_rotation_verifies_old_ids(publisher):
+    rotated = SETTINGS.model_copy(update={"session_secrets": ("k2", "k1")})
+    app = create_app(rotated, publisher, clock=lambda: NOW)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as c:
+        ping = {"eventType": "ping", "playerTime": {"playhead": 1, "ts": NOW}}
+        old = sessionids.mint("k1", NOW - 1000)
+        assert (await c.post(f"/api/v1/sessions/{old}/events", json=ping)).status_code == 204
+        new = (await c.post("/api/v1/sessions", json=start())).headers["location"][-64:]
+        assert sessionids.verify(new, ["k2"], NOW, 86_400_000) == NOW

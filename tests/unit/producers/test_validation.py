@@ -182,3 +182,27 @@ def test_every_event_type_has_a_schema():
 
 def test_pointer_escapes():
     assert pointer(["params", "a/b~c"]) == "/params/a~1b~0c"
+
+
+def test_downloaded_batch_names_the_bad_index():
+    start = start_body(**{"media.downloaded": True})
+    play = {"eventType": "play", "playerTime": {"playhead": 1, "ts": 2}}
+    events = VALIDATOR.validate_downloaded([start, play, {**play, "eventType": "sessionEnd"}])
+    assert [e.event_type for e in events] == ["sessionStart", "play", "sessionEnd"]
+    with pytest.raises(InvalidInput) as info:
+        VALIDATOR.validate_downloaded([start, play, {"eventType": "play"}])
+    assert {e.path for e in info.value.errors} == {"/2/playerTime"}
+
+
+def test_downloaded_batch_rules():
+    play = {"eventType": "play", "playerTime": {"playhead": 1, "ts": 2}}
+    for body, path in [
+        ([], ""),
+        ({"eventType": "play"}, ""),
+        ([start_body()], "/0/params/media.downloaded"),
+        ([play], "/0/eventType"),
+        ([start_body(**{"media.downloaded": True}), start_body()], "/1/eventType"),
+    ]:
+        with pytest.raises(InvalidInput) as info:
+            VALIDATOR.validate_downloaded(body)
+        assert path in {e.path for e in info.value.errors}

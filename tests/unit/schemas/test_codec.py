@@ -15,6 +15,7 @@ def media_event(**overrides):
         "params": {"media.length": 60.5, "analytics.enableSSL": False, "visitor.aamLocationHint": 3,
                    "media.id": "m"},
         "custom_metadata": {"k": "v"}, "qoe_data": {"media.qoe.bitrate": 3000},
+        "user_agent": "player/1.0",
     }  # fmt: skip
     record.update(overrides)
     return record
@@ -78,3 +79,31 @@ def test_schema_files_are_versioned_and_valid_json():
     assert 1 in load_schemas("media_event") and 1 in load_schemas("session_count")
     for version in load_schemas("media_event").values():
         json.dumps(version)
+
+
+def test_records_written_with_v1_are_read_with_v2():
+    """Schema evolution: v2 adds the optional ``user_agent``; v1 records still decode."""
+    events = codec.media_events()
+    assert events.latest_version == 2
+    v1_record = {k: v for k, v in media_event().items() if k != "user_agent"}
+    old_bytes = events.encode(v1_record, version=1)
+    assert old_bytes[2:10] == events.fingerprint_of(1) != events.fingerprint_of(2)
+    assert events.decode(old_bytes) == {**v1_record, "user_agent": None}
+
+
+def test_a_v1_only_reader_is_told_about_unknown_fingerprints():
+    v1_only = AvroCodec({1: load_schemas("media_event")[1]})
+    with pytest.raises(SerializationError, match="unknown writer schema"):
+        v1_only.decode(codec.media_events().encode(media_event()))
+
+
+def test_every_version_only_adds_fields_with_defaults():
+    versions = load_schemas("media_event")
+    for old, new in zip(sorted(versions)[:-1], sorted(versions)[1:], strict=True):
+        old_fields = {f["name"]: f for f in versions[old]["fields"]}
+        new_fields = {f["name"]: f for f in versions[new]["fields"]}
+        assert set(old_fields) <= set(new_fields)
+        for name in old_fields:
+            assert old_fields[name]["type"] == new_fields[name]["type"]
+        for name in set(new_fields) - set(old_fields):
+            assert "default" in new_fields[name]

@@ -42,3 +42,16 @@ def test_event_and_count_rows_match_columns():
 
 def test_text_of_values():
     assert [rows.text(v) for v in ("s", 1, 1.5, True, None)] == ["s", "1", "1.5", "true", "null"]
+
+
+def test_event_row_types_ad_chapter_state_and_error_columns():
+    record = {
+        **session_record(), "event_type": "error", "session_time_ms": None,
+        "session_time_source": None, "org_id": None, "app_id": None,
+        "params": {"media.errorId": "E42", "media.ad.podIndex": 2, "media.state.name": "pip"},
+        "qoe_data": {"media.qoe.droppedFrames": 3}, "custom_metadata": {},
+    }  # fmt: skip
+    by_name = dict(zip(rows.EVENT_COLUMNS, rows.event_row(record, 0, 1, 0), strict=True))
+    assert by_name["error_id"] == "E42" and by_name["ad_pod_index"] == 2
+    assert by_name["state_name"] == "pip" and by_name["dropped_frames"] == 3
+    assert by_name["chapter_index"] is None and by_name["org_id"] == ""
