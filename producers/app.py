@@ -26,6 +26,7 @@ from producers.validation import SESSION_START, EventValidator
 from schemas import codec
 from schemas.topics import Topics
 from sessionflow import sessionids
+from sessionflow.acceptance import edge_deadline_ms
 from sessionflow.errors import (
     ExpiredSession,
     FieldError,
@@ -53,7 +54,12 @@ class EventPublisher(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(
-        self, topic: str, value: bytes, key: bytes | None = ..., timestamp_ms: int | None = ...
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = ...,
+        timestamp_ms: int | None = ...,
+        deadline_ms: int | None = ...,
     ) -> tuple[int, int]: ...
 
 
@@ -108,11 +114,18 @@ def create_app(
         return body
 
     async def store(record: dict[str, object], session_id: str, timestamp_ms: int) -> None:
+        """Publish ``record``; a sessionStart must be acknowledged before the session's
+        deadline (sessionflow.acceptance), or the answer is 503."""
         try:
             value = events_codec.encode(record)
         except SerializationError as exc:
             raise InvalidInput("event cannot be stored", [FieldError("", str(exc))]) from exc
-        await publisher.publish(topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms)
+        deadline = edge_deadline_ms(
+            sessionids.issued_at_ms(session_id), settings.kafka_publish_timeout_ms
+        )
+        await publisher.publish(
+            topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms, deadline_ms=deadline
+        )
 
     async def start_session(request: Request) -> Response:
         body = await parse(request, SESSION_START)

@@ -41,6 +41,13 @@ class Topics:
         """The Faust application id; Faust derives its changelog topic names from it."""
         return f"{self.prefix}worker"
 
+    def configs(self, name: str) -> dict[str, str]:
+        """Topic-level configs sessionflow creates a topic with."""
+        if name == self.media_events:
+            # Broker-stamped append time: see sessionflow.acceptance.
+            return {"message.timestamp.type": "LogAppendTime"}
+        return {}
+
     def all(self) -> tuple[str, ...]:
         """The topics sessionflow creates itself (Faust creates its changelogs)."""
         return (self.media_events, self.session_counts, self.dead_letter)

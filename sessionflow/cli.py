@@ -43,11 +43,10 @@ def edge(ctx: click.Context) -> None:
     import uvicorn
 
     from producers.app import create_app
-    from schemas.topics import Topics
-    from sessionflow.kafka import Publisher, ensure_topics
+    from sessionflow.kafka import Publisher, ensure_sessionflow_topics
 
     settings = _settings(ctx)
-    asyncio.run(ensure_topics(settings, Topics(settings.topic_prefix).all()))
+    asyncio.run(ensure_sessionflow_topics(settings))
     app = create_app(settings, Publisher(settings))
     uvicorn.run(
         app, host=settings.edge_host, port=settings.edge_port, access_log=False,
@@ -78,12 +77,11 @@ def worker(ctx: click.Context) -> None:
     """Run the Faust worker that keeps the windowed session counts."""
     import faust
 
-    from schemas.topics import Topics
-    from sessionflow.kafka import ensure_topics
+    from sessionflow.kafka import ensure_sessionflow_topics
     from streams.app import create_app
 
     settings = _settings(ctx)
-    asyncio.run(ensure_topics(settings, Topics(settings.topic_prefix).all()))
+    asyncio.run(ensure_sessionflow_topics(settings))
     app = create_app(settings)
     faust.Worker(
         app, loglevel=logging.getLevelName(logging.root.level), quiet=True, override_logging=False

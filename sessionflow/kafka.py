@@ -4,23 +4,32 @@ translated into ``KafkaUnavailable``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from schemas.topics import Topics
 from sessionflow.errors import KafkaUnavailable
 from sessionflow.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-async def ensure_topics(settings: Settings, names: Sequence[str], wait_s: float = 60.0) -> None:
-    """Create ``names`` with the configured partition count unless they exist (idempotent)."""
+async def ensure_topics(
+    settings: Settings,
+    names: Sequence[str],
+    wait_s: float = 60.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Create ``names`` with the configured partition count (and ``configs[name]``) unless they
+    exist (idempotent)."""
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(wait_s),
         wait=wait_fixed(1),
@@ -33,7 +42,12 @@ async def ensure_topics(settings: Settings, names: Sequence[str], wait_s: float 
             try:
                 existing = set(await admin.list_topics())
                 missing = [
-                    NewTopic(name, settings.topic_partitions, 1)
+                    NewTopic(
+                        name,
+                        settings.topic_partitions,
+                        1,
+                        topic_configs=dict((configs or {}).get(name, {})),
+                    )
                     for name in names
                     if name not in existing
                 ]
@@ -43,6 +57,14 @@ async def ensure_topics(settings: Settings, names: Sequence[str], wait_s: float 
                     logger.info("created topics %s", [t.name for t in missing])
             finally:
                 await admin.close()
+
+
+async def ensure_sessionflow_topics(settings: Settings, wait_s: float = 60.0) -> None:
+    """Create every topic sessionflow owns, with its configs (idempotent)."""
+    topics = Topics(settings.topic_prefix)
+    await ensure_topics(
+        settings, topics.all(), wait_s, {name: topics.configs(name) for name in topics.all()}
+    )
 
 
 class Publisher:
@@ -81,19 +103,32 @@ class Publisher:
         value: bytes,
         key: bytes | None = None,
         timestamp_ms: int | None = None,
+        deadline_ms: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> tuple[int, int]:
-        """Write one record and wait for acks=all; return its (partition, offset)."""
+        """Write one record and wait for acks=all, at most until ``deadline_ms`` (epoch ms);
+        return its (partition, offset)."""
         if self._producer is None:
             raise KafkaUnavailable("producer not started", self._settings.retry_after_seconds)
+        timeout_s = (
+            self._settings.kafka_publish_timeout_ms / 1000
+            if deadline_ms is None
+            else max(0.0, deadline_ms / 1000 - time.time())
+        )
         try:
-            meta = await self._producer.send_and_wait(
-                topic,
-                value=value,
-                key=key,
-                timestamp_ms=timestamp_ms,
-                headers=list(headers) if headers else None,
-            )
+            async with asyncio.timeout(timeout_s):
+                meta = await self._producer.send_and_wait(
+                    topic,
+                    value=value,
+                    key=key,
+                    timestamp_ms=timestamp_ms,
+                    headers=list(headers) if headers else None,
+                )
+        except TimeoutError as exc:
+            logger.warning("kafka did not acknowledge a record for %s in time", topic)
+            raise KafkaUnavailable(
+                "the event store did not acknowledge in time", self._settings.retry_after_seconds
+            ) from exc
         except KafkaError as exc:
             logger.warning("kafka did not take a record for %s: %r", topic, exc)
             raise KafkaUnavailable(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -18,7 +19,7 @@ from aiokafka.errors import KafkaError
 from schemas.topics import Topics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
-from sessionflow.kafka import Publisher, ensure_topics
+from sessionflow.kafka import Publisher, ensure_sessionflow_topics
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
 from sinks.writer import ClickHouseWriter, Incoming, Rejected
@@ -33,7 +34,9 @@ class SinkRunner:
         self._settings = settings
         self._topics = Topics(settings.topic_prefix)
         self._clickhouse = ClickHouse(settings, pool_size=2)
-        self._writer = ClickHouseWriter(self._clickhouse, self._topics)
+        self._writer = ClickHouseWriter(
+            self._clickhouse, self._topics, settings.kafka_publish_timeout_ms
+        )
         self._dead_letter = Publisher(settings)
         self._stopping = asyncio.Event()
 
@@ -44,7 +47,7 @@ class SinkRunner:
     async def run(self) -> None:
         await asyncio.to_thread(self._clickhouse.wait_ready)
         await asyncio.to_thread(ensure_tables, self._clickhouse)
-        await ensure_topics(self._settings, self._topics.all())
+        await ensure_sessionflow_topics(self._settings)
         await self._dead_letter.start()
         consumer = AIOKafkaConsumer(
             self._topics.media_events,
@@ -63,11 +66,7 @@ class SinkRunner:
                     timeout_ms=self._settings.sink_batch_wait_ms,
                     max_records=self._settings.sink_batch_max,
                 )
-                batch = [
-                    Incoming(m.topic, m.partition, m.offset, m.key, m.value)
-                    for messages in fetched.values()
-                    for m in messages
-                ]
+                batch = [_incoming(m) for messages in fetched.values() for m in messages]
                 if not batch:
                     continue
                 await self._write_until_stored(batch)
@@ -127,6 +126,18 @@ class SinkRunner:
                     ),
                 ],
             )
+
+
+def _incoming(message: Any) -> Incoming:
+    return Incoming(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        message.timestamp,
+        message.timestamp_type,
+    )
 
 
 def run_sink(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas import codec
 from schemas.topics import Topics
+from sessionflow.acceptance import appended_in_time
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import SerializationError
 from sinks import rows
@@ -31,6 +32,8 @@ class Incoming:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp_ms: int = 0
+    timestamp_type: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ def _quote(value: str) -> str:
 class ClickHouseWriter:
     """Writes batches of media-event and session-count records to ClickHouse."""
 
-    def __init__(self, clickhouse: ClickHouse, topics: Topics) -> None:
+    def __init__(self, clickhouse: ClickHouse, topics: Topics, publish_timeout_ms: int) -> None:
         self._ch = clickhouse
+        self._publish_timeout_ms = publish_timeout_ms
         self._topics = topics
         self._events = codec.media_events()
         self._counts = codec.session_counts()
@@ -75,6 +79,12 @@ class ClickHouseWriter:
             try:
                 if item.topic == self._topics.media_events:
                     record = self._events.decode(item.value)
+                    if record["event_type"] == "sessionStart" and not appended_in_time(
+                        record["session_id"], item.timestamp_ms, item.timestamp_type,
+                        self._publish_timeout_ms,
+                    ):  # fmt: skip
+                        result.rejected.append(Rejected(item, "abandoned", "appended too late"))
+                        continue
                     event_rows.append(rows.event_row(record, item.partition, item.offset, now_ms))
                     if record["event_type"] == "sessionStart":
                         session_rows.append(

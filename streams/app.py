@@ -18,6 +18,7 @@ import faust
 
 from schemas import codec
 from schemas.topics import Topics
+from sessionflow.acceptance import appended_in_time
 from sessionflow.errors import SerializationError
 from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
@@ -101,6 +102,12 @@ def create_app(settings: Settings) -> faust.App:
             if at_ms is None or record["org_id"] is None or record["app_id"] is None:
                 await to_dead_letter(raw, event.key, "incomplete", "sessionStart lacks identity")
                 continue
+            if not appended_in_time(
+                record["session_id"], round(message.timestamp * 1000),
+                message.timestamp_type, settings.kafka_publish_timeout_ms,
+            ):  # fmt: skip
+                await to_dead_letter(raw, event.key, "abandoned", "appended after the deadline")
+                continue
             if at_ms < time.time() * 1000 - horizon_ms:
                 await to_dead_letter(raw, event.key, "late", f"session_time_ms={at_ms}")
                 continue
@@ -109,7 +116,7 @@ def create_app(settings: Settings) -> faust.App:
                 record["org_id"], record["app_id"], [], at_ms, message.partition
             ):
                 table = tables[target.unit]
-                state, applied = counting.apply(table[target.key].current(), message.offset)
+                state, applied = counting.apply(table[target.key].value(), message.offset)
                 if applied:
                     table[target.key] = state
                 # Sent even when the record was already applied: a crash may have lost the

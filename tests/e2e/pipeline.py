@@ -26,6 +26,7 @@ class Pipeline:
     env: dict[str, str]
     logs: Path
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
 
     @property
     def edge_url(self) -> str:
@@ -53,6 +54,19 @@ class Pipeline:
     def stop_all(self) -> None:
         for name in list(self.children):
             self.stop(name)
+
+    def revive(self) -> list[str]:
+        """Restart any process that exited (what ``sessionflow up`` does); return their names."""
+        dead = [name for name, child in self.children.items() if child.poll() is not None]
+        for name in dead:
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            self.start(name)
+        return dead
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process and start it again, as a crash and a supervisor would."""
+        self.stop(name, signal.SIGKILL)
+        self.start(name)
 
     def wait_http(self, url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -96,3 +110,11 @@ def launch(settings: Settings, logs: Path) -> Pipeline:
     pipeline.wait_http(pipeline.edge_url + "/health")
     pipeline.wait_http(pipeline.api_url + "/health")
     return pipeline
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def services(command: str, which: str) -> None:
+    """``scripts/services COMMAND WHICH``: stop or start one of the real servers."""
+    subprocess.run([str(ROOT / "scripts" / "services"), command, which], check=True)

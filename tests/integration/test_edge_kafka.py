@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer
 from producers.app import create_app
 from schemas import codec
 from schemas.topics import Topics
-from sessionflow.kafka import Publisher, ensure_topics
+from sessionflow.kafka import Publisher, ensure_sessionflow_topics
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ BODY = {
 
 async def test_session_start_lands_in_kafka_keyed_by_session_id(settings):
     topics = Topics(settings.topic_prefix)
-    await ensure_topics(settings, topics.all())
+    await ensure_sessionflow_topics(settings)
     publisher = Publisher(settings)
     await publisher.start()
     app = create_app(settings, publisher)

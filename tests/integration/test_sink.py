@@ -19,7 +19,7 @@ def start_record(sid: str, at_ms: int) -> dict:
 
 def test_redelivered_batch_is_stored_once(settings, clickhouse):
     topics = Topics(settings.topic_prefix)
-    writer = ClickHouseWriter(clickhouse, topics)
+    writer = ClickHouseWriter(clickhouse, topics, 5000)
     at = 1_731_672_000_000
     batch = [
         Incoming(topics.media_events, 0, offset, None,
@@ -46,7 +46,7 @@ def test_redelivered_batch_is_stored_once(settings, clickhouse):
 
 def test_undecodable_records_are_rejected_not_fatal(settings, clickhouse):
     topics = Topics(settings.topic_prefix)
-    result = ClickHouseWriter(clickhouse, topics).write(
+    result = ClickHouseWriter(clickhouse, topics, 5000).write(
         [Incoming(topics.media_events, 1, 9, b"k", b"not avro")]
     )
     assert [r.reason for r in result.rejected] == ["undecodable"]

@@ -26,7 +26,7 @@ class MemoryPublisher:
 
     async def stop(self) -> None: ...
 
-    async def publish(self, topic, value, key=None, timestamp_ms=None):
+    async def publish(self, topic, value, key=None, timestamp_ms=None, deadline_ms=None):
         if self.down:
             raise KafkaUnavailable("down", retry_after=3)
         self.records.append((topic, value, key, timestamp_ms))

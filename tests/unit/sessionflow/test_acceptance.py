@@ -1,0 +1,16 @@
+from sessionflow import sessionids
+from sessionflow.acceptance import CLOCK_GRACE_MS, LOG_APPEND_TIME, appended_in_time
+
+ISSUED = 1_731_672_000_000
+
+
+def test_appended_before_the_deadline_counts_after_does_not():
+    sid = sessionids.mint("s", ISSUED)
+    assert appended_in_time(sid, ISSUED + 10, LOG_APPEND_TIME, 5000)
+    assert appended_in_time(sid, ISSUED + 5000 + CLOCK_GRACE_MS, LOG_APPEND_TIME, 5000)
+    assert not appended_in_time(sid, ISSUED + 5001 + CLOCK_GRACE_MS, LOG_APPEND_TIME, 5000)
+
+
+def test_create_time_records_are_not_judged():
+    sid = sessionids.mint("s", ISSUED)
+    assert appended_in_time(sid, ISSUED + 10**9, 0, 5000)
