@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from schemas.topics import Topics
@@ -67,12 +74,24 @@ async def ensure_sessionflow_topics(settings: Settings, wait_s: float = 60.0) ->
     )
 
 
+# Errors after which an idempotent producer's sequence state is broken for good (seen after a
+# broker restart): the producer is replaced by a fresh one with a new producer id.
+FATAL_PRODUCER_ERRORS = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+
+
 class Publisher:
     """An idempotent acks=all producer: ``publish`` returns only once Kafka has the record."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._resetting: asyncio.Task[None] | None = None
+        self._retired: set[asyncio.Task[None]] = set()
 
     async def start(self, wait_s: float = 60.0) -> None:
         async for attempt in AsyncRetrying(
@@ -131,13 +150,43 @@ class Publisher:
             ) from exc
         except KafkaError as exc:
             logger.warning("kafka did not take a record for %s: %r", topic, exc)
+            if isinstance(exc, FATAL_PRODUCER_ERRORS):
+                self._schedule_reset()
             raise KafkaUnavailable(
                 "the event store is unavailable", self._settings.retry_after_seconds
             ) from exc
         return meta.partition, meta.offset
 
+    def _schedule_reset(self) -> None:
+        if self._resetting is None or self._resetting.done():
+            self._resetting = asyncio.create_task(self._reset())
+
+    async def _reset(self) -> None:
+        old = self._producer
+        logger.warning("replacing the Kafka producer after a fatal producer error")
+        await self.start()
+        if old is not None:
+            # The old producer may retry undeliverable batches forever: give it a moment only.
+            # Whatever it still delivers is past its deadline and never counted
+            # (sessionflow.acceptance).
+            task = asyncio.create_task(self._retire(old))
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+
+    @staticmethod
+    async def _retire(producer: AIOKafkaProducer) -> None:
+        try:
+            async with asyncio.timeout(10):
+                await producer.stop()
+        except (TimeoutError, KafkaError) as exc:
+            logger.info("old producer stopped uncleanly: %r", exc)
+
     async def stop(self) -> None:
         """Flush what is pending and close."""
+        if self._resetting is not None:
+            await asyncio.gather(self._resetting, return_exceptions=True)
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await producer.stop()
+            await self._retire(producer)
+        for task in list(self._retired):
+            await asyncio.gather(task, return_exceptions=True)

@@ -23,6 +23,8 @@ from sessionflow.errors import SerializationError
 from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
 from streams import counting
+from streams.durability import DurableProducer
+from streams.gapfill import GapFiller, SourceRecord
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,10 @@ def create_app(settings: Settings) -> faust.App:
         table_cleanup_interval=60.0,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
     )
+    app.transport.Producer = DurableProducer  # type: ignore[misc]
     source = app.topic(
         topics.media_events,
         key_type=bytes,
@@ -83,49 +88,77 @@ def create_app(settings: Settings) -> faust.App:
             headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
         )
 
+    progress = app.Table(
+        "source-progress", default=int, partitions=settings.topic_partitions, key_type=str
+    )
+    gaps = GapFiller(settings, topics.media_events)
+
+    async def count(item: SourceRecord) -> None:
+        """Count one media-events record (idempotent: replays change nothing)."""
+        try:
+            record = events_codec.decode(item.value)
+        except SerializationError as exc:
+            logger.warning("undecodable record at %s/%s: %s", item.partition, item.offset, exc)
+            await to_dead_letter(item.value, item.key, "undecodable", str(exc))
+            return
+        if record["event_type"] != "sessionStart":
+            return
+        at_ms = record["session_time_ms"]
+        if at_ms is None or record["org_id"] is None or record["app_id"] is None:
+            await to_dead_letter(item.value, item.key, "incomplete", "sessionStart lacks identity")
+            return
+        if not appended_in_time(
+            record["session_id"], item.timestamp_ms, item.timestamp_type,
+            settings.kafka_publish_timeout_ms,
+        ):  # fmt: skip
+            await to_dead_letter(item.value, item.key, "abandoned", "appended after the deadline")
+            return
+        if at_ms < time.time() * 1000 - horizon_ms:
+            await to_dead_letter(item.value, item.key, "late", f"session_time_ms={at_ms}")
+            return
+        _counted_at.set(at_ms / 1000)
+        for target in counting.targets(
+            record["org_id"], record["app_id"], [], at_ms, item.partition
+        ):
+            table = tables[target.unit]
+            state, applied = counting.apply(table[target.key].value(), item.offset)
+            if applied:
+                table[target.key] = state
+            # Sent even when the record was already applied: a crash may have lost the
+            # count update after the changelog got the state. Versions make it idempotent.
+            await counts_out.send(
+                key=target.key.encode(),
+                value=counts_codec.encode(counting.count_record(target, item.partition, state)),
+            )
+
     @app.agent(source, name="count-sessions")
     async def count_sessions(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            raw: bytes = event.value
-            try:
-                record = events_codec.decode(raw)
-            except SerializationError as exc:
+            item = SourceRecord(
+                message.partition, message.offset, event.key, event.value,
+                round(message.timestamp * 1000), message.timestamp_type,
+            )  # fmt: skip
+            # Faust may hand over a partition past records it never processed (seen after a
+            # crash and a rebalance). Offsets of this topic are contiguous, so a jump is a gap:
+            # read it straight from Kafka and count it first.
+            seen = progress[str(item.partition)] - 1
+            if seen >= 0 and item.offset > seen + 1:
+                missing = await gaps.fetch(item.partition, seen + 1, item.offset)
                 logger.warning(
-                    "undecodable record at %s/%s: %s", message.partition, message.offset, exc
+                    "filling a gap of %d records in partition %d before offset %d",
+                    len(missing),
+                    item.partition,
+                    item.offset,
                 )
-                await to_dead_letter(raw, event.key, "undecodable", str(exc))
-                continue
-            if record["event_type"] != "sessionStart":
-                continue
-            at_ms = record["session_time_ms"]
-            if at_ms is None or record["org_id"] is None or record["app_id"] is None:
-                await to_dead_letter(raw, event.key, "incomplete", "sessionStart lacks identity")
-                continue
-            if not appended_in_time(
-                record["session_id"], round(message.timestamp * 1000),
-                message.timestamp_type, settings.kafka_publish_timeout_ms,
-            ):  # fmt: skip
-                await to_dead_letter(raw, event.key, "abandoned", "appended after the deadline")
-                continue
-            if at_ms < time.time() * 1000 - horizon_ms:
-                await to_dead_letter(raw, event.key, "late", f"session_time_ms={at_ms}")
-                continue
-            _counted_at.set(at_ms / 1000)
-            for target in counting.targets(
-                record["org_id"], record["app_id"], [], at_ms, message.partition
-            ):
-                table = tables[target.unit]
-                state, applied = counting.apply(table[target.key].value(), message.offset)
-                if applied:
-                    table[target.key] = state
-                # Sent even when the record was already applied: a crash may have lost the
-                # count update after the changelog got the state. Versions make it idempotent.
-                await counts_out.send(
-                    key=target.key.encode(),
-                    value=counts_codec.encode(
-                        counting.count_record(target, message.partition, state)
-                    ),
-                )
+                for earlier in missing:
+                    await count(earlier)
+            await count(item)
+            if item.offset + 1 > progress[str(item.partition)]:
+                progress[str(item.partition)] = item.offset + 1
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def close_gap_filler(app: Any, **kwargs: Any) -> None:
+        await gaps.close()
 
     return app

@@ -1,0 +1,50 @@
+"""A Faust producer that never lets the worker commit past a lost write.
+
+Faust flushes its producer before it commits source offsets, but a flush also "succeeds" when a
+batch failed (a broker restart expires it): the changelog would then miss a state update whose
+source record is committed, and a restart would restore a count without it. This producer
+remembers any failed send and, at the next flush (the step right before a commit), stops the
+process at once instead. The supervisor restarts the worker, which restores its tables from
+the changelog and replays from the last commit, so no increment is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from faust.transport.drivers.aiokafka import Producer
+
+logger = logging.getLogger(__name__)
+
+EXIT_LOST_WRITE = 75  # EX_TEMPFAIL: restart me
+
+
+class DurableProducer(Producer):
+    """Faust's aiokafka producer, failing fast on any record Kafka did not take."""
+
+    failure: BaseException | None = None
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        future = await super().send(*args, **kwargs)
+        if isinstance(future, asyncio.Future):
+            future.add_done_callback(self._remember_failure)
+        return future
+
+    def _remember_failure(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            self.failure = asyncio.CancelledError("send cancelled")
+        elif future.exception() is not None:
+            self.failure = future.exception()
+
+    async def flush(self) -> None:
+        await super().flush()
+        await asyncio.sleep(0)  # let the done-callbacks of the flushed batches run
+        if self.failure is not None:
+            logger.critical(
+                "a record was not written (%r); exiting before committing offsets", self.failure
+            )
+            logging.shutdown()
+            os._exit(EXIT_LOST_WRITE)
