@@ -105,6 +105,47 @@ def up() -> None:
     sys.exit(supervise(env=dict(os.environ)))
 
 
+@main.command("reconcile")
+@click.option("--from", "from_", required=True, help="start, ISO-8601 (UTC if no offset)")
+@click.option("--to", "to", default=None, help="end, ISO-8601; default: the last closed window")
+@click.option("--force", is_flag=True, help="also rewrite windows the worker may still change")
+@click.pass_context
+def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -> None:
+    """Recompute session counts for a time range from the raw sessions (idempotent)."""
+    import time
+
+    from tqdm import tqdm
+
+    from analytics.params import parse_ending_at
+    from sessionflow.clickhouse import ClickHouse
+    from sessionflow.reconcile import OPEN_WINDOW_MS, reconcile
+    from sessionflow.tables import ensure_tables
+    from sessionflow.timebuckets import to_ms
+
+    settings = _settings(ctx)
+    try:
+        from_ms = to_ms(parse_ending_at(from_))
+        if len(from_.strip()) == 10:  # a bare date: from its start
+            from_ms -= 86_400_000 - 1
+        closed_ms = int(time.time() * 1000) - OPEN_WINDOW_MS
+        to_ms_ = to_ms(parse_ending_at(to)) if to else closed_ms
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if not force and to_ms_ > closed_ms:
+        click.echo("windows of the last 25 hours are left to the worker (use --force)", err=True)
+        to_ms_ = closed_ms
+    if to_ms_ <= from_ms:
+        raise click.ClickException("empty range")
+    clickhouse = ClickHouse(settings, pool_size=1)
+    clickhouse.wait_ready(wait_s=30)
+    ensure_tables(clickhouse)
+    days = reconcile(
+        clickhouse, from_ms, to_ms_,
+        lambda it, total: tqdm(it, total=total, unit="day", desc="reconcile"),
+    )  # fmt: skip
+    click.echo(f"reconciled {days} day(s)")
+
+
 @main.group()
 def keys() -> None:
     """Create, list and revoke analytics API keys."""

@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> faust.App:
         ):  # fmt: skip
             await to_dead_letter(item.value, item.key, "abandoned", "appended after the deadline")
             return
-        if at_ms < time.time() * 1000 - horizon_ms:
+        if counting.is_late(at_ms, int(time.time() * 1000), horizon_ms):
             await to_dead_letter(item.value, item.key, "late", f"session_time_ms={at_ms}")
             return
         _counted_at.set(at_ms / 1000)

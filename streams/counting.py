@@ -54,6 +54,12 @@ def apply(state: State | None, offset: int) -> tuple[State, bool]:
     return [count + 1, offset], True
 
 
+def is_late(at_ms: int, now_ms: int, horizon_ms: int) -> bool:
+    """A session older than the worker's window horizon: its window may be gone, so the worker
+    leaves it to ``sessionflow reconcile`` (dead-lettered with reason ``late``)."""
+    return at_ms < now_ms - horizon_ms
+
+
 def count_record(target: Target, partition: int, state: State) -> dict[str, Any]:
     """The ``SessionCount`` record announcing a window's absolute state."""
     return {
@@ -64,5 +70,6 @@ def count_record(target: Target, partition: int, state: State) -> dict[str, Any]
         "bucket_start_ms": target.bucket_start_ms,
         "source_partition": partition,
         "count": state[0],
-        "version": state[1],
+        # Even versions for the worker, odd ones for `sessionflow reconcile`.
+        "version": 2 * state[1],
     }

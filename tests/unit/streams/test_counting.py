@@ -35,4 +35,10 @@ def test_apply_is_idempotent_under_replay():
 def test_count_record_carries_absolute_state_and_version():
     target = counting.targets("o", "a", [], H, 2)[1]
     record = counting.count_record(target, 2, [5, 42])
-    assert record["count"] == 5 and record["version"] == 42 and record["source_partition"] == 2
+    assert record["count"] == 5 and record["version"] == 84 and record["source_partition"] == 2
+
+
+def test_late_policy():
+    day = 86_400_000
+    assert not counting.is_late(10 * day, 13 * day, 3 * day)
+    assert counting.is_late(10 * day - 1, 13 * day, 3 * day)

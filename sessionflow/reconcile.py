@@ -1,0 +1,60 @@
+"""Recomputing window counts from the raw ``sessions`` table (``sessionflow reconcile``).
+
+For every stored unit, window and source partition in the range, the count of distinct sessions
+is written as a ``session_counts`` row whose version outranks the worker's for the same data
+(worker: 2*offset; reconcile: 2*max_offset + 1) but not a later worker update. Running it
+twice writes the same rows again: idempotent. Windows the worker may still add to (ending less
+than ``OPEN_WINDOW_MS`` ago) are left to the worker unless forced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from sessionflow.clickhouse import ClickHouse
+from sessionflow.timebuckets import PLAYER_TIME_PAST_MS, STORED_UNITS, Unit, bucket_start_ms
+
+# A window is closed once no sessionStart can land in it any more: the edge dates sessions at
+# most 24 h back, plus an hour of slack for the pipeline.
+OPEN_WINDOW_MS = PLAYER_TIME_PAST_MS + Unit.HOUR.ms
+ALL_SESSIONS = ""
+
+
+def chunks(from_ms: int, to_ms: int) -> Iterator[tuple[int, int]]:
+    """Whole UTC days covering [from_ms, to_ms), so every window lies within one chunk."""
+    start = bucket_start_ms(from_ms, Unit.DAY.ms)
+    while start < to_ms:
+        yield start, start + Unit.DAY.ms
+        start += Unit.DAY.ms
+
+
+def reconcile_sql(database: str, unit: Unit) -> str:
+    width = unit.ms // 1000
+    return f"""
+INSERT INTO {database}.session_counts
+    (org_id, app_id, segment_id, unit, bucket_start, source_partition, count, version)
+SELECT org_id, app_id, '{ALL_SESSIONS}', '{unit.value}',
+       toDateTime(intDiv(toUInt32(session_time), {width}) * {width}) AS bucket,
+       source_partition, uniqExact(session_id), max(source_offset) * 2 + 1
+FROM {database}.sessions
+WHERE session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)
+GROUP BY org_id, app_id, bucket, source_partition"""
+
+
+def reconcile(
+    clickhouse: ClickHouse,
+    from_ms: int,
+    to_ms: int,
+    progress: Callable[[Iterable[tuple[int, int]], int], Iterable[tuple[int, int]]] = (
+        lambda it, total: it
+    ),
+) -> int:
+    """Rewrite the counts of every window in [from_ms, to_ms) (whole UTC days) from the raw
+    sessions; return the number of days processed."""
+    days = list(chunks(from_ms, to_ms))
+    for lo, hi in progress(days, len(days)):
+        for unit in STORED_UNITS:
+            clickhouse.execute(
+                reconcile_sql(clickhouse.database, unit), {"lo": lo // 1000, "hi": hi // 1000}
+            )
+    return len(days)
