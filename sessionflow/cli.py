@@ -36,39 +36,48 @@ def main(ctx: click.Context, log_level: str) -> None:
     ctx.obj = Settings.from_environ(os.environ)
 
 
+def _serve(app: object, host: str, port: int) -> None:
+    """Serve an ASGI app with uvicorn until SIGTERM/SIGINT: stop accepting, finish in-flight
+    requests, run the app's shutdown (the edge flushes its producer), then exit 0."""
+    import signal
+
+    import uvicorn
+
+    # uvicorn re-raises the signal it stopped on once it is done; end with 0 instead.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: sys.exit(0))
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=20,
+    )
+
+
 @main.command()
 @click.pass_context
 def edge(ctx: click.Context) -> None:
     """Run the collection API (Adobe Media Collection API, /api/v1)."""
-    import uvicorn
-
     from producers.app import create_app
     from sessionflow.kafka import Publisher, ensure_sessionflow_topics
 
     settings = _settings(ctx)
     asyncio.run(ensure_sessionflow_topics(settings))
-    app = create_app(settings, Publisher(settings))
-    uvicorn.run(
-        app, host=settings.edge_host, port=settings.edge_port, access_log=False,
-        log_level="warning", timeout_graceful_shutdown=20,
-    )  # fmt: skip
+    _serve(create_app(settings, Publisher(settings)), settings.edge_host, settings.edge_port)
 
 
 @main.command()
 @click.pass_context
 def api(ctx: click.Context) -> None:
     """Run the analytics API (GET /sessions/data_series)."""
-    import uvicorn
-
     from analytics.app import create_app
     from sessionflow.clickhouse import ClickHouse
 
     settings = _settings(ctx)
-    app = create_app(settings, ClickHouse(settings, pool_size=8))
-    uvicorn.run(
-        app, host=settings.api_host, port=settings.api_port, access_log=False,
-        log_level="warning", timeout_graceful_shutdown=20,
-    )  # fmt: skip
+    _serve(create_app(settings, ClickHouse(settings, pool_size=8)), settings.api_host,
+           settings.api_port)  # fmt: skip
 
 
 @main.command()
