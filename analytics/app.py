@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from analytics.keys import ApiKey, KeyStore
+from analytics.openapi import openapi_document
 from analytics.params import parse_series_query
 from analytics.ratelimit import Quota, RateLimiter
 from analytics.series import plan, session_series
@@ -99,6 +100,11 @@ def create_app(
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
 
+    document = openapi_document()
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(clickhouse.wait_ready)
@@ -109,6 +115,7 @@ def create_app(
         routes=[
             Route("/sessions/data_series", data_series, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -91,7 +91,7 @@ def parse_series_query(params: Mapping[str, str], now: datetime) -> SeriesQuery:
         else:
             errors.append(FieldError("unit", "unit must be 'day' or 'hour'"))
     ending_at = now
-    raw_end = params.get("ending_at")
+    raw_end = params.get("ending_at") or None  # empty means absent, as for app_id
     if raw_end is not None:
         try:
             ending_at = parse_ending_at(raw_end)

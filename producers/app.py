@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from producers.contract import EVENT_TYPES
+from producers.openapi import openapi_document
 from producers.records import media_event_record
 from producers.validation import NOT_SESSION_START as OTHER_EVENTS
 from producers.validation import SESSION_START, EventValidator
@@ -205,6 +206,11 @@ def create_app(
             return _error(404, "unknown event type", [FieldError("eventType", name)])
         return json_response(schema)
 
+    document = openapi_document()
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
     async def preflight(request: Request) -> Response:
         return Response(status_code=204)
 
@@ -238,6 +244,7 @@ def create_app(
         Route("/api/v1/schemas/{event_type}", event_schema, methods=["GET"]),
         Route("/api/v1/schemas/{event_type}", preflight, methods=["OPTIONS"]),
         Route("/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

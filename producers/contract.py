@@ -16,8 +16,9 @@ EVENT_TYPES: tuple[str, ...] = (
 
 _STRING: Schema = {"type": "string"}
 _NUMBER: Schema = {"type": "number"}
-_INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
-_INTEGER: Schema = {"type": "integer", **_INT64}
+# JSON-safe integers: every JSON parser reads them exactly, and they fit Avro longs.
+_SAFE_INT = {"minimum": -(2**53 - 1), "maximum": 2**53 - 1}
+_INTEGER: Schema = {"type": "integer", **_SAFE_INT}
 _BOOLEAN: Schema = {"type": "boolean"}
 _SCALAR: Schema = {"type": ["string", "number", "boolean"]}
 
@@ -55,7 +56,7 @@ STANDARD_PARAMS: dict[str, Schema] = {
     "media.ad.podIndex": _INTEGER,
     "media.ad.podSecond": _NUMBER,
     "media.ad.podFriendlyName": _STRING,
-    "media.ad.podPosition": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "media.ad.podPosition": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
     "media.ad.id": _STRING,
     "media.ad.name": _STRING,
     "media.ad.length": _NUMBER,
@@ -99,7 +100,7 @@ PLAYER_TIME: Schema = {
         "ts": {
             "type": "integer",
             "minimum": 0,
-            "maximum": 2**63 - 1,
+            "maximum": 2**53 - 1,
             "description": "epoch milliseconds",
         },
     },

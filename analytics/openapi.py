@@ -1,0 +1,92 @@
+"""The OpenAPI 3.1 document of the analytics API (served at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_RATE_HEADERS = {
+    name: {"schema": {"type": "string"}, "required": True}
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+}
+_ERROR = {
+    "type": "object",
+    "required": ["message", "errors"],
+    "properties": {
+        "message": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": _RATE_HEADERS,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The analytics API's OpenAPI 3.1 document."""
+    series = {
+        "type": "object",
+        "required": ["message", "data"],
+        "properties": {
+            "message": {"const": "success"},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["time", "sessions"],
+                    "properties": {
+                        "time": {"type": "string"},
+                        "sessions": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        },
+    }
+    parameters = [
+        {"name": "length", "in": "query", "required": True,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {"name": "unit", "in": "query", "schema": {"enum": ["day", "hour"], "default": "day"}},
+        {"name": "ending_at", "in": "query", "schema": {"type": "string"},
+         "description": "ISO-8601 date-time; offsets Z, +HH:MM, +HHMM or -5:00; default now"},
+        {"name": "app_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "segment_id", "in": "query", "schema": {"type": "string"}},
+    ]  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sessionflow analytics API",
+            "version": "1.0",
+            "description": "Braze-style session series from pre-aggregated counts.",
+        },
+        "paths": {
+            "/sessions/data_series": {
+                "get": {
+                    "summary": "Sessions per hour or day, oldest first, zero-filled",
+                    "operationId": "sessionsDataSeries",
+                    "security": [{"bearer": []}],
+                    "parameters": parameters,
+                    "responses": {
+                        "200": {
+                            "description": "The series",
+                            "headers": _RATE_HEADERS,
+                            "content": {"application/json": {"schema": series}},
+                        },
+                        "400": _error("Bad parameters, each named"),
+                        "401": _error("Missing or unknown API key"),
+                        "403": _error("The key lacks the permission or the app"),
+                        "404": _error("Unknown segment"),
+                        "429": _error("Over the key's rate limit"),
+                        "503": _error("ClickHouse is unavailable"),
+                    },
+                }
+            }
+        },
+        "components": {
+            "schemas": {"Error": _ERROR},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,100 @@
+"""Property: for random sessions sent through the real pipeline, any offset (multiples of 15
+minutes, -12:00..+14:00), ending_at, length and unit, the API's series equals a brute-force
+count over the sessions that got a 201."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.e2e.pipeline import Pipeline
+from tests.e2e.test_sessions_path import ORG, body
+
+APP = "rsid-property"
+
+
+def brute_force(times: list[datetime], end: datetime, unit: str, length: int) -> list[dict]:
+    zone = end.tzinfo
+    assert isinstance(zone, timezone)
+    local_end = end.astimezone(zone)
+    if unit == "hour":
+        last = local_end.replace(minute=0, second=0, microsecond=0)
+        starts = [last - timedelta(hours=i) for i in range(length - 1, -1, -1)]
+        width = timedelta(hours=1)
+        label = lambda s: s.isoformat()  # noqa: E731
+    else:
+        last = local_end.replace(hour=0, minute=0, second=0, microsecond=0)
+        starts = [last - timedelta(days=i) for i in range(length - 1, -1, -1)]
+        width = timedelta(days=1)
+        label = lambda s: s.date().isoformat()  # noqa: E731
+    counts: Counter[int] = Counter()
+    for t in times:
+        for i, s in enumerate(starts):
+            if s <= t < s + width:
+                counts[i] += 1
+    return [{"time": label(s), "sessions": counts[i]} for i, s in enumerate(starts)]
+
+
+@pytest.fixture(scope="module")
+def sent(pipeline: Pipeline) -> tuple[list[datetime], str, datetime]:
+    rng = random.Random(2024)
+    now = datetime.now(UTC).replace(microsecond=0)
+    times = []
+    with httpx.Client(base_url=pipeline.edge_url) as client:
+        for _ in range(300):
+            at = now - timedelta(seconds=rng.randrange(0, 24 * 3600 - 60))
+            response = client.post("/api/v1/sessions", json=body(APP, int(at.timestamp() * 1000)))
+            assert response.status_code == 201
+            times.append(at)
+    key = pipeline.create_key("--org", ORG, "--app", APP)
+    want = brute_force(times, now + timedelta(minutes=1), "day", 2)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        got = httpx.get(
+            pipeline.api_url + "/sessions/data_series",
+            params={
+                "length": 2,
+                "app_id": APP,
+                "ending_at": (now + timedelta(minutes=1)).isoformat(),
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()["data"]
+        if got == want:
+            break
+        time.sleep(0.5)
+    return times, key, now
+
+
+OFFSETS = st.integers(-48, 56).map(lambda q: timezone(timedelta(minutes=15 * q)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    offset=OFFSETS,
+    back_minutes=st.integers(-24 * 60, 3 * 24 * 60),
+    length=st.integers(1, 100),
+    unit=st.sampled_from(["hour", "day"]),
+    style=st.sampled_from(["iso", "compact", "braze"]),
+)
+def test_series_equals_brute_force(pipeline, sent, offset, back_minutes, length, unit, style):
+    times, key, now = sent
+    end = (now - timedelta(minutes=back_minutes)).astimezone(offset)
+    text = end.isoformat()
+    if style == "compact":
+        text = text[:-3] + text[-2:] if text[-6] in "+-" else text
+    elif style == "braze" and text[-5] == "0" and text[-6] in "+-":
+        text = text[:-5] + text[-4:]  # -05:00 -> -5:00
+    response = httpx.get(
+        pipeline.api_url + "/sessions/data_series",
+        params={"length": length, "unit": unit, "ending_at": text, "app_id": APP},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, (text, response.text)
+    assert response.json()["data"] == brute_force(times, end, unit, length), text
