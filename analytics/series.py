@@ -13,18 +13,30 @@ from typing import Any
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.timebuckets import SeriesBucket, Unit, offset_ms_of, series_buckets, storage_unit
 
+# Days in an offset that is not a whole hour (+05:30, +05:45, -03:30 ...): every UTC hour that
+# no day boundary splits is read as one hour row, and only the split hours as quarter rows
+# (23 hour rows + 4 quarter rows a day instead of 96 quarter rows).
+_MIXED_UNITS = """(
+        (unit = 'hour'
+         AND (toUInt32(bucket_start) + %(offset_s)s) %% %(width_s)s <= %(width_s)s - 3600)
+        OR (unit = 'quarter'
+         AND (intDiv(toUInt32(bucket_start), 3600) * 3600 + %(offset_s)s) %% %(width_s)s
+             > %(width_s)s - 3600))"""
 
-def series_sql(database: str, with_apps: bool) -> str:
+
+def series_sql(database: str, with_apps: bool, mixed: bool = False) -> str:
     """The aggregate query: one row per requested bucket index that has sessions."""
     apps = "AND app_id IN %(apps)s" if with_apps else ""
+    units = _MIXED_UNITS if mixed else "unit = %(unit)s"
     return f"""
 SELECT intDiv(toInt64(toUInt32(bucket_start)) - %(first_s)s, %(width_s)s) AS idx, sum(c)
 FROM (
-    SELECT app_id, bucket_start, source_partition, argMax(count, version) AS c
+    SELECT app_id, unit, bucket_start, source_partition, argMax(count, version) AS c
     FROM {database}.session_counts
-    WHERE org_id = %(org)s {apps} AND segment_id = %(segment)s AND unit = %(unit)s
+    WHERE org_id = %(org)s AND segment_id = %(segment)s AND {units}
       AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
-    GROUP BY app_id, bucket_start, source_partition
+      {apps}
+    GROUP BY app_id, unit, bucket_start, source_partition
 )
 GROUP BY idx"""
 
@@ -55,7 +67,13 @@ async def session_series(
     }
     if apps is not None:
         params["apps"] = tuple(apps)
-    rows = await clickhouse.aexecute(series_sql(clickhouse.database, apps is not None), params)
+    width_ms = buckets[0].end_ms - buckets[0].start_ms
+    mixed = stored is Unit.QUARTER and width_ms == Unit.DAY.ms
+    if mixed:
+        # The offset east of UTC, from where the day buckets start.
+        params["offset_s"] = (-buckets[0].start_ms // 1000) % (width_ms // 1000)
+    sql = series_sql(clickhouse.database, apps is not None, mixed)
+    rows = await clickhouse.aexecute(sql, params)
     counts = [0] * len(buckets)
     for idx, total in rows:
         if 0 <= idx < len(counts):

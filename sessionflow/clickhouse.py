@@ -59,7 +59,8 @@ class ClickHouse:
         """Run one statement and return its rows."""
         with self._client() as client:
             try:
-                return list(client.execute(sql, params or {}))
+                rows = client.execute(sql, params) if params else client.execute(sql)
+                return list(rows)
             except (DriverError, OSError, EOFError) as exc:
                 raise ClickHouseUnavailable(f"clickhouse query failed: {exc}") from exc
 

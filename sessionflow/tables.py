@@ -130,8 +130,7 @@ ORDER BY (session_id, source_partition, source_offset)""",
     count UInt64,
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(bucket_start)
-ORDER BY (org_id, app_id, segment_id, unit, bucket_start, source_partition)""",
+ORDER BY (org_id, segment_id, unit, bucket_start, app_id, source_partition)""",
     """CREATE VIEW IF NOT EXISTS {db}.session_counts_current AS
 SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c) AS sessions
 FROM (

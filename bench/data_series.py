@@ -1,0 +1,166 @@
+"""data_series benchmark: ≥ 10 M stored sessions; p50/p99 of GET /sessions/data_series
+(length 100) through the real API process, against the same answer computed from raw rows.
+
+Needs ClickHouse (scripts/services up). Run:
+    .venv/bin/python bench/data_series.py [--sessions 10000000] [--requests 300]
+Writes bench/results/data_series.json. The sessions are generated inside ClickHouse
+(INSERT … SELECT FROM numbers) and the counts built with sessionflow's own reconcile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from analytics.keys import KeyStore
+from sessionflow.clickhouse import ClickHouse
+from sessionflow.reconcile import reconcile
+from sessionflow.settings import Settings
+from sessionflow.tables import ensure_tables
+from sessionflow.timebuckets import Unit, series_buckets, to_ms
+
+HERE = Path(__file__).resolve().parent
+DAYS = 120
+APPS = 10
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def load(clickhouse: ClickHouse, sessions: int, now_s: int) -> None:
+    db = clickhouse.database
+    have = clickhouse.execute(f"SELECT count() FROM {db}.sessions")[0][0]
+    if have >= sessions:
+        return
+    span = DAYS * 86400
+    clickhouse.execute(f"""
+INSERT INTO {db}.sessions (session_id, org_id, app_id, session_time, session_time_ms,
+    session_time_source, received_ms, player_ts_ms, playhead, tracking_server, media_id,
+    media_length, content_type, player_name, channel, source_partition, source_offset,
+    ingested_at)
+SELECT concat(lower(hex(MD5(toString(number)))), lower(hex(MD5(toString(number + 1))))),
+       'BENCH@AdobeOrg', concat('app-', toString(number % {APPS})),
+       toDateTime({now_s} - (number * 7919) % {span}),
+       toInt64({now_s} - (number * 7919) % {span}) * 1000,
+       'player', toInt64({now_s}) * 1000, toInt64({now_s}) * 1000, 0,
+       't', 'm', 60.5, 'VOD', 'p', 'c', number % 4, intDiv(number, 4), now()
+FROM numbers({sessions})""")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=10_000_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    settings = Settings.from_environ(
+        {**os.environ, "SESSIONFLOW_CLICKHOUSE_DATABASE": "bench_series",
+         "SESSIONFLOW_API_PORT": "18281", "SESSIONFLOW_RATE_LIMIT_PER_HOUR": "100000000"}
+    )  # fmt: skip
+    clickhouse = ClickHouse(settings, pool_size=1)
+    ensure_tables(clickhouse)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    started = time.monotonic()
+    load(clickhouse, args.sessions, int(now.timestamp()))
+    stored = clickhouse.execute(f"SELECT count() FROM {settings.clickhouse_database}.sessions")
+    if not clickhouse.execute(f"SELECT count() FROM {settings.clickhouse_database}.session_counts")[
+        0
+    ][0]:
+        reconcile(clickhouse, to_ms(now - timedelta(days=DAYS + 1)), to_ms(now + timedelta(days=1)))
+    load_seconds = time.monotonic() - started
+    key, _ = KeyStore(clickhouse, 0, settings.rate_limit_per_hour).create("BENCH@AdobeOrg")
+
+    env = {**os.environ, **{f"SESSIONFLOW_{k.upper()}": str(v) for k, v in
+           (("clickhouse_database", "bench_series"), ("api_port", 18281),
+            ("rate_limit_per_hour", 100_000_000))}}  # fmt: skip
+    api = subprocess.Popen([sys.executable, "-m", "sessionflow", "api"], env=env)
+    results: dict[str, object] = {"sessions": stored[0][0], "load_seconds": round(load_seconds, 1)}
+    try:
+        client = httpx.Client(base_url="http://127.0.0.1:18281", timeout=10)
+        for _ in range(100):
+            try:
+                client.get("/health")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        cases = {
+            "day_utc": ("day", now.isoformat()),
+            "hour_utc": ("hour", now.isoformat()),
+            "day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat()),
+            "hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat()),
+        }
+        for name, (unit, ending_at) in cases.items():
+            params = {"length": 100, "unit": unit, "ending_at": ending_at}
+            headers = {"Authorization": f"Bearer {key}"}
+            for _ in range(10):  # warm-up
+                client.get("/sessions/data_series", params=params, headers=headers)
+            api_ms = []
+            for _ in range(args.requests):
+                t0 = time.perf_counter()
+                response = client.get("/sessions/data_series", params=params, headers=headers)
+                api_ms.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200, response.text
+            answer = [item["sessions"] for item in response.json()["data"]]
+            raw_ms, raw_answer = raw_series(clickhouse, unit, ending_at)
+            assert raw_answer == answer, f"{name}: aggregates and raw rows disagree"
+            results[name] = {
+                "api_p50_ms": round(percentile(api_ms, 50), 2),
+                "api_p99_ms": round(percentile(api_ms, 99), 2),
+                "raw_p50_ms": round(percentile(raw_ms, 50), 1),
+                "raw_p99_ms": round(percentile(raw_ms, 99), 1),
+                "speedup_p50": round(statistics.median(raw_ms) / statistics.median(api_ms), 1),
+                "sessions_in_answer": sum(answer),
+            }
+    finally:
+        api.terminate()
+        api.wait()
+        clickhouse.close()
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "data_series.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+def timezone_of(minutes: int):  # type: ignore[no-untyped-def]
+    from datetime import timezone
+
+    return timezone(timedelta(minutes=minutes))
+
+
+def raw_series(clickhouse: ClickHouse, unit: str, ending_at: str) -> tuple[list[float], list[int]]:
+    """The same series from raw session rows (distinct ids), timed over 20 runs."""
+    from analytics.params import parse_ending_at
+
+    end = parse_ending_at(ending_at)
+    buckets = series_buckets(end, Unit(unit), 100)
+    first_s, end_s = buckets[0].start_ms // 1000, buckets[-1].end_ms // 1000
+    width = (buckets[0].end_ms - buckets[0].start_ms) // 1000
+    sql = f"""
+SELECT intDiv(toInt64(toUInt32(session_time)) - {first_s}, {width}) AS idx, uniqExact(session_id)
+FROM {clickhouse.database}.sessions
+WHERE org_id = 'BENCH@AdobeOrg' AND session_time >= toDateTime({first_s})
+  AND session_time < toDateTime({end_s})
+GROUP BY idx"""
+    times = []
+    rows: list = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        rows = clickhouse.execute(sql)
+        times.append((time.perf_counter() - t0) * 1000)
+    counts = [0] * 100
+    for idx, n in rows:
+        counts[int(idx)] = int(n)
+    return times, counts
+
+
+if __name__ == "__main__":
+    main()

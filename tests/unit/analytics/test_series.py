@@ -1,0 +1,11 @@
+"""The aggregate query reads only the pre-aggregated table, never raw sessions."""
+
+from analytics.series import series_sql
+
+
+def test_series_queries_only_the_aggregate_table():
+    for with_apps in (True, False):
+        for mixed in (True, False):
+            sql = series_sql("db", with_apps, mixed)
+            assert "db.session_counts" in sql
+            assert "db.sessions" not in sql and "db.events" not in sql
