@@ -1,0 +1,165 @@
+"""Pipeline benchmark on the real processes, Kafka and ClickHouse:
+
+1. freshness: time from a 201 to the session being visible in data_series (p50/p99);
+2. load: wrk drives the edge at its max rate while the worker's consumer lag and the RSS of
+   the edge and the worker are sampled every second; then the time for the lag to drain.
+
+Needs scripts/services up and wrk. Run:
+    .venv/bin/python bench/pipeline.py [--samples 100] [--load-seconds 60]
+(--load-seconds 1800 is the 30-minute soak). Writes bench/results/pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.pipeline import launch  # noqa: E402
+from tests.services import unique_settings  # noqa: E402
+
+HERE = ROOT / "bench"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def worker_lag(bootstrap: str, group: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
+        if not parts:
+            parts = [tp for tp in committed if tp.topic == topic]
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--load-seconds", type=int, default=60)
+    args = parser.parse_args()
+    logs = HERE / "results" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    pipeline = launch(unique_settings(), logs)
+    results: dict[str, object] = {}
+    try:
+        key = pipeline.create_key("--org", "BENCH@AdobeOrg", "--app", "bench-app")
+        auth = {"Authorization": f"Bearer {key}"}
+        edge = httpx.Client(base_url=pipeline.edge_url)
+        api = httpx.Client(base_url=pipeline.api_url)
+        body = json.loads((HERE / "session.json").read_text())
+
+        def count() -> int:
+            end = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+            data = api.get("/sessions/data_series", params={"length": 2, "ending_at": end},
+                           headers=auth).json()["data"]  # fmt: skip
+            return sum(item["sessions"] for item in data)
+
+        # 1. freshness
+        edge.post("/api/v1/sessions", json=body)
+        time.sleep(15)  # let the worker's first assignment settle
+        fresh = []
+        for _ in range(args.samples):
+            before = count()
+            body["playerTime"]["ts"] = int(time.time() * 1000)
+            t0 = time.perf_counter()
+            assert edge.post("/api/v1/sessions", json=body).status_code == 201
+            while count() <= before:
+                time.sleep(0.01)
+            fresh.append((time.perf_counter() - t0) * 1000)
+        results["freshness_ms"] = {
+            "p50": round(percentile(fresh, 50)), "p99": round(percentile(fresh, 99)),
+            "max": round(max(fresh)), "samples": len(fresh),
+        }  # fmt: skip
+
+        # 2. load, lag and memory
+        samples: list[dict[str, float]] = []
+        stop = threading.Event()
+        settings = pipeline.settings
+        group = settings.topic_prefix + "worker"
+        topic = settings.topic_prefix + "media-events"
+
+        def sample() -> None:
+            while not stop.is_set():
+                samples.append({
+                    "t": time.monotonic(),
+                    "lag": asyncio.run(worker_lag(settings.kafka_bootstrap, group, topic)),
+                    "edge_rss_mb": rss_mb(pipeline.children["edge"].pid),
+                    "worker_rss_mb": rss_mb(pipeline.children["worker"].pid),
+                })  # fmt: skip
+                time.sleep(1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        load = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{args.load_seconds}s", "-s",
+             str(HERE / "post_session.lua"), pipeline.edge_url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        load_end = time.monotonic()
+        drained_at = None
+        while time.monotonic() - load_end < 300:
+            if samples and samples[-1]["t"] > load_end and samples[-1]["lag"] == 0:
+                drained_at = samples[-1]["t"]
+                break
+            time.sleep(0.5)
+        stop.set()
+        sampler.join()
+        during = [s for s in samples if s["t"] <= load_end]
+        rps = float(next(line.split()[1] for line in load.splitlines() if "Requests/sec" in line))
+        results["load"] = {
+            "seconds": args.load_seconds,
+            "edge_rps": round(rps),
+            "worker_lag_max": max(s["lag"] for s in during),
+            "worker_lag_at_end_of_load": during[-1]["lag"],
+            "drain_seconds_after_load": round(drained_at - load_end, 1) if drained_at else None,
+            "edge_rss_mb_first_last_max": [round(during[0]["edge_rss_mb"]),
+                                           round(during[-1]["edge_rss_mb"]),
+                                           round(max(s["edge_rss_mb"] for s in during))],
+            "worker_rss_mb_first_last_max": [round(during[0]["worker_rss_mb"]),
+                                             round(during[-1]["worker_rss_mb"]),
+                                             round(max(s["worker_rss_mb"] for s in during))],
+            "lag_every_10s": [s["lag"] for s in during][::10],
+        }  # fmt: skip
+    finally:
+        pipeline.stop_all()
+    (HERE / "results" / "pipeline.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
