@@ -8,7 +8,6 @@ otherwise. Each stored window's count is its newest version per source partition
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sessionflow.clickhouse import ClickHouse
@@ -20,19 +19,9 @@ from sessionflow.timebuckets import SeriesBucket, Unit, offset_ms_of, series_buc
 _MIXED_UNITS = """(
         (unit = 'hour'
          AND (toUInt32(bucket_start) + %(offset_s)s) %% %(width_s)s <= %(width_s)s - 3600)
-        OR (unit = 'quarter' AND bucket_start IN %(quarters)s))"""
-
-
-def split_hour_quarters(buckets: list[SeriesBucket]) -> tuple[datetime, ...]:
-    """The quarter-hours of the UTC hours that a bucket boundary splits, within the series."""
-    first, end = buckets[0].start_ms, buckets[-1].end_ms
-    found = []
-    for boundary in [b.start_ms for b in buckets] + [end]:
-        hour = boundary - boundary % Unit.HOUR.ms
-        for quarter in range(hour, hour + Unit.HOUR.ms, Unit.QUARTER.ms):
-            if first <= quarter < end:
-                found.append(datetime.fromtimestamp(quarter // 1000, UTC))
-    return tuple(found)
+        OR (unit = 'quarter'
+         AND (intDiv(toUInt32(bucket_start), 3600) * 3600 + %(offset_s)s) %% %(width_s)s
+             > %(width_s)s - 3600))"""
 
 
 def series_sql(database: str, with_apps: bool, mixed: bool = False) -> str:
@@ -83,7 +72,6 @@ async def session_series(
     if mixed:
         # The offset east of UTC, from where the day buckets start.
         params["offset_s"] = (-buckets[0].start_ms // 1000) % (width_ms // 1000)
-        params["quarters"] = split_hour_quarters(buckets)
     sql = series_sql(clickhouse.database, apps is not None, mixed)
     rows = await clickhouse.aexecute(sql, params)
     counts = [0] * len(buckets)
