@@ -88,6 +88,22 @@ def create_app(settings: Settings) -> faust.App:
             headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
         )
 
+    pending: dict[tuple[str, Unit, int], bytes] = {}
+
+    async def send_counts() -> None:
+        """Publish the latest count of every window touched since the last call."""
+        while pending:
+            (key, _, _), value = pending.popitem()
+            await counts_out.send(key=key.encode(), value=value)
+
+    producer = app.producer
+    assert isinstance(producer, DurableProducer)
+    producer.before_flush.append(send_counts)
+
+    @app.timer(0.25)  # type: ignore[untyped-decorator]
+    async def publish_counts() -> None:
+        await send_counts()
+
     progress = app.Table(
         "source-progress", default=int, partitions=settings.topic_partitions, key_type=str
     )
@@ -124,11 +140,11 @@ def create_app(settings: Settings) -> faust.App:
             state, applied = counting.apply(table[target.key].value(), item.offset)
             if applied:
                 table[target.key] = state
-            # Sent even when the record was already applied: a crash may have lost the
+            # Announced even when the record was already applied: a crash may have lost the
             # count update after the changelog got the state. Versions make it idempotent.
-            await counts_out.send(
-                key=target.key.encode(),
-                value=counts_codec.encode(counting.count_record(target, item.partition, state)),
+            # Updates of one window are coalesced until the next flush (before every commit).
+            pending[(target.key, target.unit, target.bucket_start_ms)] = counts_codec.encode(
+                counting.count_record(target, item.partition, state)
             )
 
     @app.agent(source, name="count-sessions")

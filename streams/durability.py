@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Producer
@@ -27,6 +28,12 @@ class DurableProducer(Producer):
 
     failure: BaseException | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Called at the start of every flush, i.e. before every offset commit: the worker sends
+        # its coalesced count updates there, so none is committed past without being written.
+        self.before_flush: list[Callable[[], Awaitable[None]]] = []
+
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         future = await super().send(*args, **kwargs)
         if isinstance(future, asyncio.Future):
@@ -40,6 +47,8 @@ class DurableProducer(Producer):
             self.failure = future.exception()
 
     async def flush(self) -> None:
+        for hook in self.before_flush:
+            await hook()
         await super().flush()
         await asyncio.sleep(0)  # let the done-callbacks of the flushed batches run
         if self.failure is not None:
