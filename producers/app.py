@@ -73,6 +73,15 @@ def agent(request: Request) -> str | None:
     return value[:512] if value else None
 
 
+def _created(session_id: str) -> Response:
+    """201, empty body, Location of the new session (Adobe's answer to a sessionStart)."""
+    return Response(
+        status_code=201,
+        headers={"Location": f"/api/v1/sessions/{session_id}"},
+        media_type="application/octet-stream",
+    )
+
+
 def _error(status: int, message: str, errors: list[FieldError] | None = None) -> Response:
     body = {
         "message": message,
@@ -142,11 +151,7 @@ def create_app(
             return _error(400, exc.message, exc.errors)
         except Unavailable as exc:
             return _unavailable(exc)
-        return Response(
-            status_code=201,
-            headers={"Location": f"/api/v1/sessions/{session_id}"},
-            media_type="application/octet-stream",
-        )
+        return _created(session_id)
 
     async def session_event(request: Request) -> Response:
         session_id = request.path_params["sid"]
@@ -193,11 +198,7 @@ def create_app(
             return _error(400, exc.message, exc.errors)
         except Unavailable as exc:
             return _unavailable(exc)
-        return Response(
-            status_code=201,
-            headers={"Location": f"/api/v1/sessions/{session_id}"},
-            media_type="application/octet-stream",
-        )
+        return _created(session_id)
 
     async def event_schema(request: Request) -> Response:
         name = request.path_params["event_type"]

@@ -29,6 +29,16 @@ from sessionflow.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+def _until_reachable(wait_s: float) -> AsyncRetrying:
+    """Retry a Kafka call every second while the cluster cannot be reached, for ``wait_s``."""
+    return AsyncRetrying(
+        stop=stop_after_delay(wait_s),
+        wait=wait_fixed(1),
+        retry=retry_if_exception_type((KafkaError, OSError)),
+        reraise=True,
+    )
+
+
 async def ensure_topics(
     settings: Settings,
     names: Sequence[str],
@@ -37,12 +47,7 @@ async def ensure_topics(
 ) -> None:
     """Create ``names`` with the configured partition count (and ``configs[name]``) unless they
     exist (idempotent)."""
-    async for attempt in AsyncRetrying(
-        stop=stop_after_delay(wait_s),
-        wait=wait_fixed(1),
-        retry=retry_if_exception_type((KafkaError, OSError)),
-        reraise=True,
-    ):
+    async for attempt in _until_reachable(wait_s):
         with attempt:
             admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
             await admin.start()
@@ -94,12 +99,7 @@ class Publisher:
         self._retired: set[asyncio.Task[None]] = set()
 
     async def start(self, wait_s: float = 60.0) -> None:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_delay(wait_s),
-            wait=wait_fixed(1),
-            retry=retry_if_exception_type((KafkaError, OSError)),
-            reraise=True,
-        ):
+        async for attempt in _until_reachable(wait_s):
             with attempt:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._settings.kafka_bootstrap,
