@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.e2e.pipeline import Pipeline
 
@@ -46,7 +45,6 @@ def test_analytics_api_matches_its_openapi(pipeline: Pipeline):
     assert done.returncode == 0, done.stdout[-6000:]
 
 
-@pytest.mark.skipif(not ADOBE_SWAGGER.exists(), reason="shared/reference is beside the repo")
 def test_edge_conforms_to_adobes_swagger(pipeline: Pipeline):
     done = schemathesis(
         str(ADOBE_SWAGGER), "--url", pipeline.edge_url + "/api/v1", "-n", "25",
