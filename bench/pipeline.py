@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -71,6 +72,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--load-seconds", type=int, default=60)
+    parser.add_argument(
+        "--delay-ms", type=int, default=0,
+        help="pause per connection between requests (0: max rate); 100 ~ 300 req/s on 32 conns",
+    )  # fmt: skip
+    parser.add_argument("--out", default="pipeline.json")
     args = parser.parse_args()
     logs = HERE / "results" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -129,6 +135,7 @@ def main() -> None:
             ["wrk", "-t1", "-c32", f"-d{args.load_seconds}s", "-s",
              str(HERE / "post_session.lua"), pipeline.edge_url],
             capture_output=True, text=True, check=True,
+            env={**os.environ, "BENCH_DELAY_MS": str(args.delay_ms)},
         ).stdout  # fmt: skip
         load_end = time.monotonic()
         drained_at = None
@@ -143,6 +150,7 @@ def main() -> None:
         rps = float(next(line.split()[1] for line in load.splitlines() if "Requests/sec" in line))
         results["load"] = {
             "seconds": args.load_seconds,
+            "delay_ms": args.delay_ms,
             "edge_rps": round(rps),
             "worker_lag_max": max(s["lag"] for s in during),
             "worker_lag_at_end_of_load": during[-1]["lag"],
@@ -153,11 +161,14 @@ def main() -> None:
             "worker_rss_mb_first_last_max": [round(during[0]["worker_rss_mb"]),
                                              round(during[-1]["worker_rss_mb"]),
                                              round(max(s["worker_rss_mb"] for s in during))],
-            "lag_every_10s": [s["lag"] for s in during][::10],
+            "lag_every_10s": [s["lag"] for s in during][::10][:200],
+            "rss_mb_every_60s": [
+                [round(s["edge_rss_mb"]), round(s["worker_rss_mb"])] for s in during
+            ][::60],
         }  # fmt: skip
     finally:
         pipeline.stop_all()
-    (HERE / "results" / "pipeline.json").write_text(json.dumps(results, indent=2))
+    (HERE / "results" / args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 
