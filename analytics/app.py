@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
@@ -20,18 +21,53 @@ from starlette.routing import Route
 
 from analytics.keys import ApiKey, KeyStore
 from analytics.openapi import openapi_document
-from analytics.params import parse_series_query
+from analytics.params import SeriesQuery, parse_series_query
 from analytics.ratelimit import Quota, RateLimiter
-from analytics.series import plan, session_series
+from analytics.series import dau_series, event_series, plan, session_series
+from producers.contract import EVENT_TYPES
 from sessionflow.clickhouse import ClickHouse
-from sessionflow.errors import ClickHouseUnavailable, InvalidInput
+from sessionflow.errors import ClickHouseUnavailable, FieldError, InvalidInput
 from sessionflow.http import json_response
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
+from sessionflow.timebuckets import Unit
 
 logger = logging.getLogger(__name__)
 
 SERIES_PERMISSION = "sessions.data_series"
+
+
+def _no_extra(params: Mapping[str, str], query: SeriesQuery) -> str:
+    return ""
+
+
+def _event_param(params: Mapping[str, str], query: SeriesQuery) -> str:
+    event = params.get("event")
+    if event not in EVENT_TYPES:
+        raise InvalidInput(
+            "invalid parameters", [FieldError("event", "event must be an Adobe event type")]
+        )
+    return event
+
+
+def _days_only(params: Mapping[str, str], query: SeriesQuery) -> str:
+    if query.unit is not Unit.DAY:
+        raise InvalidInput("invalid parameters", [FieldError("unit", "unit must be 'day'")])
+    return ""
+
+
+@dataclass(frozen=True)
+class SeriesKind:
+    """One of the three series the API serves: its permission, item field and extra check."""
+
+    permission: str
+    field: str
+    check: Callable[[Mapping[str, str], SeriesQuery], str]
+
+
+SESSIONS = SeriesKind(SERIES_PERMISSION, "sessions", _no_extra)
+EVENTS = SeriesKind("events.data_series", "count", _event_param)
+DAU = SeriesKind("kpi.dau.data_series", "dau", _days_only)
 
 
 def _braze_error(status: int, message: str, errors: list[str], quota: Quota) -> Response:
@@ -59,7 +95,7 @@ def create_app(
             return None, unmetered
         return key, limiter.hit(key.key_id, key.rate_limit_per_hour, now_s)
 
-    async def data_series(request: Request) -> Response:
+    async def series(request: Request, kind: SeriesKind) -> Response:
         try:
             key, quota = await authenticate(request)
         except ClickHouseUnavailable:
@@ -71,12 +107,13 @@ def create_app(
             response = _braze_error(429, "rate limit exceeded", ["too many requests"], quota)
             response.headers["Retry-After"] = str(max(1, quota.reset_epoch_s - int(time.time())))
             return response
-        if not key.allows(SERIES_PERMISSION):
+        if not key.allows(kind.permission):
             return _braze_error(
-                403, "forbidden", [f"key lacks the permission {SERIES_PERMISSION}"], quota
+                403, "forbidden", [f"key lacks the permission {kind.permission}"], quota
             )
         try:
             query = parse_series_query(request.query_params, now())
+            event = kind.check(request.query_params, query)
         except InvalidInput as exc:
             return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
         if query.app_id is not None and not key.may_read(query.app_id):
@@ -88,14 +125,28 @@ def create_app(
         )
         buckets, stored = plan(query.ending_at, query.unit, query.length)
         try:
-            counts = await session_series(clickhouse, key.org_id, apps, "", buckets, stored)
+            if kind.field == "sessions":
+                counts = await session_series(clickhouse, key.org_id, apps, "", buckets, stored)
+            elif kind.field == "count":
+                counts = await event_series(clickhouse, key.org_id, apps, event, buckets)
+            else:
+                counts = await dau_series(clickhouse, key.org_id, apps, buckets)
         except ClickHouseUnavailable:
             return _braze_error(503, "temporarily unavailable", ["storage unavailable"], quota)
         data = [
-            {"time": bucket.label, "sessions": count}
+            {"time": bucket.label, kind.field: count}
             for bucket, count in zip(buckets, counts, strict=True)
         ]
         return json_response({"message": "success", "data": data}, headers=quota.headers())
+
+    async def data_series(request: Request) -> Response:
+        return await series(request, SESSIONS)
+
+    async def events_series(request: Request) -> Response:
+        return await series(request, EVENTS)
+
+    async def dau(request: Request) -> Response:
+        return await series(request, DAU)
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -114,6 +165,8 @@ def create_app(
     return Starlette(
         routes=[
             Route("/sessions/data_series", data_series, methods=["GET"]),
+            Route("/events/data_series", events_series, methods=["GET"]),
+            Route("/kpi/dau/data_series", dau, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],

@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 
 from sessionflow.clickhouse import ClickHouse
 
-PERMISSIONS: tuple[str, ...] = ("sessions.data_series", "segments.write")
+PERMISSIONS: tuple[str, ...] = (
+    "sessions.data_series",
+    "events.data_series",
+    "kpi.dau.data_series",
+    "segments.write",
+)
 KEY_PREFIX = "sf_"
 
 

@@ -79,3 +79,63 @@ async def session_series(
         if 0 <= idx < len(counts):
             counts[int(idx)] = int(total)
     return counts
+
+
+async def event_series(
+    clickhouse: ClickHouse,
+    org_id: str,
+    apps: Sequence[str] | None,
+    event_type: str,
+    buckets: list[SeriesBucket],
+) -> list[int]:
+    """Media events of one type per bucket, from the quarter-hour ``event_counts`` view."""
+    apps_sql = "AND app_id IN %(apps)s" if apps is not None else ""
+    sql = f"""
+SELECT intDiv(toInt64(toUInt32(bucket_start)) - %(first_s)s, %(width_s)s) AS idx, sum(events)
+FROM {clickhouse.database}.event_counts
+WHERE org_id = %(org)s AND event_type = %(event)s {apps_sql}
+  AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
+GROUP BY idx"""
+    return await _indexed(clickhouse, sql, org_id, apps, buckets, {"event": event_type})
+
+
+async def dau_series(
+    clickhouse: ClickHouse, org_id: str, apps: Sequence[str] | None, buckets: list[SeriesBucket]
+) -> list[int]:
+    """Distinct visitors per day (``visitor.marketingCloudUserId``, else
+    ``analytics.visitorId``), merged exactly from the quarter-hour ``visitor_quarters`` view."""
+    apps_sql = "AND app_id IN %(apps)s" if apps is not None else ""
+    sql = f"""
+SELECT intDiv(toInt64(toUInt32(bucket_start)) - %(first_s)s, %(width_s)s) AS idx,
+       uniqExactMerge(visitors)
+FROM {clickhouse.database}.visitor_quarters
+WHERE org_id = %(org)s {apps_sql}
+  AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
+GROUP BY idx"""
+    return await _indexed(clickhouse, sql, org_id, apps, buckets, {})
+
+
+async def _indexed(
+    clickhouse: ClickHouse,
+    sql: str,
+    org_id: str,
+    apps: Sequence[str] | None,
+    buckets: list[SeriesBucket],
+    extra: dict[str, Any],
+) -> list[int]:
+    if apps is not None and not apps:
+        return [0] * len(buckets)
+    params: dict[str, Any] = {
+        "org": org_id,
+        "first_s": buckets[0].start_ms // 1000,
+        "end_s": buckets[-1].end_ms // 1000,
+        "width_s": (buckets[0].end_ms - buckets[0].start_ms) // 1000,
+        **extra,
+    }
+    if apps is not None:
+        params["apps"] = tuple(apps)
+    counts = [0] * len(buckets)
+    for idx, total in await clickhouse.aexecute(sql, params):
+        if 0 <= idx < len(counts):
+            counts[int(idx)] = int(total)
+    return counts

@@ -6,6 +6,8 @@ OS package CI uses) and on current releases (the docker-compose image, the chdb 
 - ``session_counts``: absolute window counts per (org, app, segment, unit, bucket, source
   partition), newest ``version`` wins; ``session_counts_current`` resolves and sums them.
 - ``api_keys``: analytics API keys, hashed; newest ``version`` of a key wins.
+- ``event_counts`` and ``visitor_quarters``: materialized views (events per type, distinct
+  visitors) per quarter-hour, for the sibling series.
 """
 
 from __future__ import annotations
@@ -152,6 +154,27 @@ GROUP BY org_id, app_id, segment_id, unit, bucket_start""",
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY key_hash""",
+    # Media events per quarter-hour, per org, app and type: the events series sums them. Exact
+    # because the sink inserts each event row once (deduplicated before insert).
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.event_counts
+ENGINE = SummingMergeTree()
+ORDER BY (org_id, event_type, bucket_start, app_id)
+AS SELECT org_id, app_id, event_type,
+          toDateTime(intDiv(toUInt32(event_time), 900) * 900) AS bucket_start,
+          count() AS events
+FROM {db}.events
+GROUP BY org_id, app_id, event_type, bucket_start""",
+    # Distinct visitors per quarter-hour as exact uniq states: a day in any offset merges its
+    # 96 quarters into an exact distinct count.
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.visitor_quarters
+ENGINE = AggregatingMergeTree()
+ORDER BY (org_id, bucket_start, app_id)
+AS SELECT org_id, app_id,
+          toDateTime(intDiv(toUInt32(session_time), 900) * 900) AS bucket_start,
+          uniqExactState(ifNull(mc_user_id, ifNull(visitor_id, ''))) AS visitors
+FROM {db}.sessions
+WHERE ifNull(mc_user_id, ifNull(visitor_id, '')) != ''
+GROUP BY org_id, app_id, bucket_start""",
 )
 
 

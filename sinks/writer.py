@@ -99,7 +99,7 @@ class ClickHouseWriter:
             except (KeyError, TypeError, ValueError) as exc:
                 result.rejected.append(Rejected(item, "unmappable", repr(exc)))
         fresh_sessions = self._new_sessions(session_rows)
-        fresh_events = self._new_events(event_rows)
+        fresh_events = self._with_identity(self._new_events(event_rows), session_rows)
         result.duplicates = (
             len(session_rows) - len(fresh_sessions) + len(event_rows) - len(fresh_events)
         )
@@ -139,6 +139,29 @@ class ClickHouseWriter:
                 seen.add(row[0])
                 fresh.append(row)
         return fresh
+
+    def _with_identity(
+        self, event_rows: list[rows.Row], session_rows: list[rows.Row]
+    ) -> list[rows.Row]:
+        """Give every event its session's org and app (only sessionStart carries them): from
+        the batch, else from the session's sessionStart row already stored."""
+        org_at, app_at = rows.EVENT_COLUMNS.index("org_id"), rows.EVENT_COLUMNS.index("app_id")
+        known = {row[0]: (row[1], row[2]) for row in session_rows}
+        missing = sorted({row[0] for row in event_rows if not row[org_at]} - set(known))
+        if missing:
+            for sid, org, app in self._ch.execute(
+                f"SELECT session_id, any(org_id), any(app_id) FROM {self._ch.database}.events "
+                f"WHERE session_id IN ({', '.join(_quote(s) for s in missing)}) "
+                "AND event_type = 'sessionStart' GROUP BY session_id"
+            ):
+                known[sid] = (org, app)
+        filled = []
+        for row in event_rows:
+            if not row[org_at] and row[0] in known:
+                org, app = known[row[0]]
+                row = (*row[:org_at], org, app, *row[app_at + 1 :])
+            filled.append(row)
+        return filled
 
     def _new_events(self, candidates: list[rows.Row]) -> list[rows.Row]:
         if not candidates:

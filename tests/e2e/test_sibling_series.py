@@ -1,0 +1,62 @@
+"""The sibling series: media events by type, and distinct visitors per day (by
+marketingCloudUserId, else visitorId), both through the real pipeline."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.e2e.pipeline import Pipeline
+from tests.e2e.test_sessions_path import ORG, body
+
+APP = "rsid-siblings"
+
+
+def wait_for(url: str, params: dict, key: str, want: list) -> list:
+    got: list = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.text
+        got = response.json()["data"]
+        if got == want:
+            break
+        time.sleep(0.5)
+    return got
+
+
+def test_events_and_dau_series(pipeline: Pipeline):
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    visitors = ["mc-1", "mc-1", "mc-2", None, None]  # None: analytics.visitorId "v-3"
+    with httpx.Client(base_url=pipeline.edge_url) as client:
+        for mc in visitors:
+            start = body(APP, now_ms)
+            start["params"]["analytics.visitorId"] = "v-3"
+            if mc:
+                start["params"]["visitor.marketingCloudUserId"] = mc
+            response = client.post("/api/v1/sessions", json=start)
+            assert response.status_code == 201
+            sid = response.headers["location"][-64:]
+            for _ in range(2):
+                play = {"eventType": "play", "playerTime": {"playhead": 1, "ts": now_ms}}
+                assert client.post(f"/api/v1/sessions/{sid}/events", json=play).status_code == 204
+    key = pipeline.create_key("--org", ORG, "--app", APP)
+    end = (now + timedelta(minutes=1)).isoformat()
+    events_url = pipeline.api_url + "/events/data_series"
+    today = now.date().isoformat()
+    yesterday = (now - timedelta(days=1)).date().isoformat()
+    got = wait_for(events_url, {"event": "play", "length": 2, "ending_at": end}, key,
+                   [{"time": yesterday, "count": 0}, {"time": today, "count": 10}])  # fmt: skip
+    assert got == [{"time": yesterday, "count": 0}, {"time": today, "count": 10}]
+    starts = wait_for(events_url, {"event": "sessionStart", "length": 1, "ending_at": end}, key,
+                      [{"time": today, "count": 5}])  # fmt: skip
+    assert starts == [{"time": today, "count": 5}]
+    dau_url = pipeline.api_url + "/kpi/dau/data_series"
+    dau = wait_for(dau_url, {"length": 1, "ending_at": end}, key, [{"time": today, "dau": 3}])
+    assert dau == [{"time": today, "dau": 3}]
+    auth = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(events_url, params={"length": 1}, headers=auth).status_code == 400
+    assert httpx.get(dau_url, params={"length": 1, "unit": "hour"}, headers=auth).status_code == 400
