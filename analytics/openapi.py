@@ -75,24 +75,6 @@ def _operation(summary: str, operation_id: str, parameters: list[Any], field: st
 
 def openapi_document() -> dict[str, Any]:
     """The analytics API's OpenAPI 3.1 document."""
-    series = {
-        "type": "object",
-        "required": ["message", "data"],
-        "properties": {
-            "message": {"const": "success"},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["time", "sessions"],
-                    "properties": {
-                        "time": {"type": "string"},
-                        "sessions": {"type": "integer", "minimum": 0},
-                    },
-                },
-            },
-        },
-    }
     parameters: list[dict[str, Any]] = [
         {"name": "length", "in": "query", "required": True,
          "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -125,27 +107,12 @@ def openapi_document() -> dict[str, Any]:
             "description": "Braze-style session series from pre-aggregated counts.",
         },
         "paths": {
-            "/sessions/data_series": {
-                "get": {
-                    "summary": "Sessions per hour or day, oldest first, zero-filled",
-                    "operationId": "sessionsDataSeries",
-                    "security": [{"bearer": []}],
-                    "parameters": parameters,
-                    "responses": {
-                        "200": {
-                            "description": "The series",
-                            "headers": _RATE_HEADERS,
-                            "content": {"application/json": {"schema": series}},
-                        },
-                        "400": _error("Bad parameters, each named"),
-                        "401": _error("Missing or unknown API key"),
-                        "403": _error("The key lacks the permission or the app"),
-                        "404": _error("Unknown segment"),
-                        "429": _error("Over the key's rate limit"),
-                        "503": _error("ClickHouse is unavailable"),
-                    },
-                }
-            },
+            "/sessions/data_series": _operation(
+                "Sessions per hour or day, oldest first, zero-filled",
+                "sessionsDataSeries",
+                parameters,
+                "sessions",
+            ),
             **extra_paths,
         },
         "components": {
