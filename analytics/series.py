@@ -55,30 +55,14 @@ async def session_series(
     stored: Unit,
 ) -> list[int]:
     """Session counts of ``buckets`` (zero-filled), for ``apps`` (``None``: every app)."""
-    if apps is not None and not apps:
-        return [0] * len(buckets)
-    params: dict[str, Any] = {
-        "org": org_id,
-        "segment": segment_id,
-        "unit": stored.value,
-        "first_s": buckets[0].start_ms // 1000,
-        "end_s": buckets[-1].end_ms // 1000,
-        "width_s": (buckets[0].end_ms - buckets[0].start_ms) // 1000,
-    }
-    if apps is not None:
-        params["apps"] = tuple(apps)
+    extra: dict[str, Any] = {"segment": segment_id, "unit": stored.value}
     width_ms = buckets[0].end_ms - buckets[0].start_ms
     mixed = stored is Unit.QUARTER and width_ms == Unit.DAY.ms
     if mixed:
         # The offset east of UTC, from where the day buckets start.
-        params["offset_s"] = (-buckets[0].start_ms // 1000) % (width_ms // 1000)
+        extra["offset_s"] = (-buckets[0].start_ms // 1000) % (width_ms // 1000)
     sql = series_sql(clickhouse.database, apps is not None, mixed)
-    rows = await clickhouse.aexecute(sql, params)
-    counts = [0] * len(buckets)
-    for idx, total in rows:
-        if 0 <= idx < len(counts):
-            counts[int(idx)] = int(total)
-    return counts
+    return await _indexed(clickhouse, sql, org_id, apps, buckets, extra)
 
 
 async def event_series(

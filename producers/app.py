@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.contract import EVENT_TYPES
 from producers.openapi import openapi_document
 from producers.records import media_event_record
 from producers.validation import NOT_SESSION_START as OTHER_EVENTS
@@ -100,7 +99,7 @@ def create_app(
     events_codec = codec.media_events()
     topic = Topics(settings.topic_prefix).media_events
 
-    async def parse(request: Request, allowed: frozenset[str]) -> object:
+    async def parse(request: Request) -> object:
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):
@@ -138,7 +137,7 @@ def create_app(
         )
 
     async def start_session(request: Request) -> Response:
-        body = await parse(request, SESSION_START)
+        body = await parse(request)
         if isinstance(body, Response):
             return body
         received_ms = clock()
@@ -164,7 +163,7 @@ def create_app(
             return _error(404, "session not found", [FieldError("sid", str(exc))])
         except ExpiredSession as exc:
             return _error(410, "session expired", [FieldError("sid", str(exc))])
-        body = await parse(request, OTHER_EVENTS)
+        body = await parse(request)
         if isinstance(body, Response):
             return body
         try:
@@ -178,7 +177,7 @@ def create_app(
         return Response(status_code=204)
 
     async def downloaded(request: Request) -> Response:
-        body = await parse(request, frozenset(EVENT_TYPES))
+        body = await parse(request)
         if isinstance(body, Response):
             return body
         received_ms = clock()

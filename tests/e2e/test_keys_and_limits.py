@@ -36,7 +36,7 @@ def test_rate_limit_headers_and_429(pipeline: Pipeline):
     reset = int(answers[-1].headers["X-RateLimit-Reset"])
     assert time.time() < reset <= time.time() + 3600
     assert answers[-1].json()["errors"] and int(answers[-1].headers["Retry-After"]) >= 1
-    # a 400 is counted and carries the headers too
+    # a 401 is not charged to any key but carries the headers too
     bad = httpx.get(
         pipeline.api_url + URL, params={"length": 1}, headers={"Authorization": "Bearer x"}
     )
