@@ -1,4 +1,5 @@
-"""The analytics API's HTTP application (Starlette): Braze-style ``GET /sessions/data_series``.
+"""The analytics API's HTTP application (Starlette): Braze-style ``GET /sessions/data_series``,
+its two siblings, and ``PUT/GET/DELETE /segments/{segment_id}``.
 
 Order of checks: 401 (key), 429 (rate), 403 (permission), 400 (parameters), 403 (app),
 404 (segment). Every response carries the ``X-RateLimit-*`` headers.
@@ -21,12 +22,18 @@ from starlette.routing import Route
 
 from analytics.keys import ApiKey, KeyStore
 from analytics.openapi import openapi_document
-from analytics.params import SeriesQuery, parse_series_query
+from analytics.params import (
+    SeriesQuery,
+    check_segment_id,
+    parse_segment_definition,
+    parse_series_query,
+)
 from analytics.ratelimit import Quota, RateLimiter
+from analytics.segments import BACKFILLING, DELETED, READY, SegmentLimit, Segments
 from analytics.series import dau_series, event_series, plan, session_series
 from producers.contract import EVENT_TYPES
 from sessionflow.clickhouse import ClickHouse
-from sessionflow.errors import ClickHouseUnavailable, FieldError, InvalidInput
+from sessionflow.errors import ClickHouseUnavailable, FieldError, InvalidInput, Unavailable
 from sessionflow.http import json_response
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
@@ -35,6 +42,7 @@ from sessionflow.timebuckets import Unit
 logger = logging.getLogger(__name__)
 
 SERIES_PERMISSION = "sessions.data_series"
+SEGMENTS_PERMISSION = "segments.write"
 
 
 def _no_extra(params: Mapping[str, str], query: SeriesQuery) -> str:
@@ -82,6 +90,7 @@ def create_app(
     """Build the analytics application on a ClickHouse adapter."""
     keys = KeyStore(clickhouse, settings.key_cache_seconds, settings.rate_limit_per_hour)
     limiter = RateLimiter()
+    segments = Segments(settings, clickhouse)
 
     async def authenticate(request: Request) -> tuple[ApiKey | None, Quota]:
         header = request.headers.get("authorization", "")
@@ -95,7 +104,10 @@ def create_app(
             return None, unmetered
         return key, limiter.hit(key.key_id, key.rate_limit_per_hour, now_s)
 
-    async def series(request: Request, kind: SeriesKind) -> Response:
+    async def admit(
+        request: Request, permissions: tuple[str, ...]
+    ) -> tuple[ApiKey, Quota] | Response:
+        """The request's key and quota, or the 401/429/403/503 answer (first that applies)."""
         try:
             key, quota = await authenticate(request)
         except ClickHouseUnavailable:
@@ -107,10 +119,17 @@ def create_app(
             response = _braze_error(429, "rate limit exceeded", ["too many requests"], quota)
             response.headers["Retry-After"] = str(max(1, quota.reset_epoch_s - int(time.time())))
             return response
-        if not key.allows(kind.permission):
+        if not any(key.allows(p) for p in permissions):
             return _braze_error(
-                403, "forbidden", [f"key lacks the permission {kind.permission}"], quota
+                403, "forbidden", [f"key lacks the permission {' or '.join(permissions)}"], quota
             )
+        return key, quota
+
+    async def series(request: Request, kind: SeriesKind) -> Response:
+        admitted = await admit(request, (kind.permission,))
+        if isinstance(admitted, Response):
+            return admitted
+        key, quota = admitted
         try:
             query = parse_series_query(request.query_params, now())
             event = kind.check(request.query_params, query)
@@ -118,15 +137,39 @@ def create_app(
             return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
         if query.app_id is not None and not key.may_read(query.app_id):
             return _braze_error(403, "forbidden", [f"key may not read app {query.app_id}"], quota)
+        segment_key = ""
         if query.segment_id is not None:
-            return _braze_error(404, "not found", [f"unknown segment {query.segment_id}"], quota)
+            try:
+                segment = await asyncio.to_thread(segments.store.get, key.org_id, query.segment_id)
+            except ClickHouseUnavailable:
+                return _braze_error(503, "temporarily unavailable", ["storage unavailable"], quota)
+            if segment is None or segment.status == DELETED:
+                return _braze_error(
+                    404, "not found", [f"unknown segment {query.segment_id}"], quota
+                )
+            if segment.app_id is not None and not key.may_read(segment.app_id):
+                return _braze_error(
+                    403, "forbidden", [f"key may not read app {segment.app_id}"], quota
+                )
+            if segment.status != READY:
+                response = _braze_error(
+                    503,
+                    "segment not ready",
+                    [f"segment {query.segment_id} is being backfilled"],
+                    quota,
+                )
+                response.headers["Retry-After"] = "1"
+                return response
+            segment_key = segment.key
         apps: tuple[str, ...] | None = (
             (query.app_id,) if query.app_id is not None else (key.apps or None)
         )
         buckets, stored = plan(query.ending_at, query.unit, query.length)
         try:
             if kind.field == "sessions":
-                counts = await session_series(clickhouse, key.org_id, apps, "", buckets, stored)
+                counts = await session_series(
+                    clickhouse, key.org_id, apps, segment_key, buckets, stored
+                )
             elif kind.field == "count":
                 counts = await event_series(clickhouse, key.org_id, apps, event, buckets)
             else:
@@ -148,6 +191,67 @@ def create_app(
     async def dau(request: Request) -> Response:
         return await series(request, DAU)
 
+    async def segment(request: Request) -> Response:
+        write = request.method in ("PUT", "DELETE")
+        admitted = await admit(
+            request, (SEGMENTS_PERMISSION,) if write else (SEGMENTS_PERMISSION, SERIES_PERMISSION)
+        )
+        if isinstance(admitted, Response):
+            return admitted
+        key, quota = admitted
+        segment_id = request.path_params["segment_id"]
+        try:
+            check_segment_id(segment_id)
+            definition = (
+                parse_segment_definition(await request.body()) if request.method == "PUT" else None
+            )
+        except InvalidInput as exc:
+            return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
+        try:
+            current = await asyncio.to_thread(segments.store.get, key.org_id, segment_id)
+            if current is not None and current.status == DELETED:
+                current = None
+            if (
+                current is not None
+                and current.app_id is not None
+                and not key.may_read(current.app_id)
+            ):
+                return _braze_error(
+                    403, "forbidden", [f"key may not read app {current.app_id}"], quota
+                )
+            if definition is None:
+                if current is None:
+                    return _braze_error(404, "not found", [f"unknown segment {segment_id}"], quota)
+                if request.method == "DELETE":
+                    await segments.delete(current)
+                    return Response(status_code=204, headers=quota.headers())
+                body = {"message": "success", "segment": current.public()}
+                return json_response(body, headers=quota.headers())
+            app_id = definition.app_id
+            if app_id is None and key.apps:
+                return _braze_error(
+                    403,
+                    "forbidden",
+                    ["key is limited to some apps: give the segment an app_id"],
+                    quota,
+                )
+            if app_id is not None and not key.may_read(app_id):
+                return _braze_error(403, "forbidden", [f"key may not read app {app_id}"], quota)
+            try:
+                defined, created = await segments.define(
+                    key.org_id, segment_id, definition.name, app_id, definition.filter
+                )
+            except SegmentLimit as exc:
+                return _braze_error(409, "too many segments", [str(exc)], quota)
+            defined = await segments.wait_ready(defined, settings.segment_backfill_wait_seconds)
+        except Unavailable as exc:
+            response = _braze_error(503, "temporarily unavailable", [str(exc)], quota)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        status = 202 if defined.status == BACKFILLING else 201 if created else 200
+        body = {"message": "success", "segment": defined.public()}
+        return json_response(body, status, headers=quota.headers())
+
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -160,13 +264,20 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(clickhouse.wait_ready)
         await asyncio.to_thread(ensure_tables, clickhouse)
-        yield
+        pending = asyncio.create_task(segments.complete_pending_forever())
+        try:
+            yield
+        finally:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+            await segments.close()
 
     return Starlette(
         routes=[
             Route("/sessions/data_series", data_series, methods=["GET"]),
             Route("/events/data_series", events_series, methods=["GET"]),
             Route("/kpi/dau/data_series", dau, methods=["GET"]),
+            Route("/segments/{segment_id}", segment, methods=["GET", "PUT", "DELETE"]),
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],

@@ -1,4 +1,5 @@
-"""Parsing of the data-series query parameters (pure). Every problem is reported, by name."""
+"""Parsing of the analytics API's inputs (pure): data-series query parameters and segment
+definitions. Every problem is reported, by name."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
+
 from sessionflow.errors import FieldError, InvalidInput
+from sessionflow.segmentfilter import Node, parse_filter
 from sessionflow.timebuckets import OFFSET_STEP_MS, Unit
 
 MAX_LENGTH = 100
+MAX_NAME = 200
+SEGMENT_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 _DATE_TIME = re.compile(
     r"\A(?P<date>\d{4}-\d{2}-\d{2})"
@@ -102,3 +108,53 @@ def parse_series_query(params: Mapping[str, str], now: datetime) -> SeriesQuery:
     if errors:
         raise InvalidInput("invalid parameters", errors)
     return SeriesQuery(length, unit, ending_at, app_id, segment_id)
+
+
+@dataclass(frozen=True)
+class SegmentDefinition:
+    """A validated ``PUT /segments/{id}`` body."""
+
+    name: str
+    app_id: str | None
+    filter: Node
+
+
+def check_segment_id(segment_id: str) -> None:
+    if not SEGMENT_ID.match(segment_id):
+        raise InvalidInput(
+            "invalid parameters",
+            [FieldError("segment_id", "segment_id must be 1 to 64 of A-Z a-z 0-9 . _ - "
+                        "(starting with a letter or digit)")],
+        )  # fmt: skip
+
+
+def parse_segment_definition(body: bytes) -> SegmentDefinition:
+    """Validate a segment definition: ``{"name": str, "app_id": str | null, "filter": {…}}``."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        error = FieldError("body", f"body is not JSON: {exc}")
+        raise InvalidInput("invalid segment", [error]) from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("invalid segment", [FieldError("body", "body must be a JSON object")])
+    errors: list[FieldError] = []
+    unknown = sorted(set(raw) - {"name", "app_id", "filter"})
+    if unknown:
+        errors.append(FieldError("body", f"unknown members {unknown}: use name, app_id, filter"))
+    name = raw.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME:
+        errors.append(FieldError("name", f"name must be a string of 1 to {MAX_NAME} characters"))
+    app_id = raw.get("app_id")
+    if app_id is not None and (not isinstance(app_id, str) or not 1 <= len(app_id) <= MAX_NAME):
+        errors.append(FieldError("app_id", "app_id must be null or a non-empty string"))
+    node = None
+    if "filter" not in raw:
+        errors.append(FieldError("filter", "filter is required"))
+    else:
+        try:
+            node = parse_filter(raw["filter"])
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    if errors or node is None or not isinstance(name, str):
+        raise InvalidInput("invalid segment", errors)
+    return SegmentDefinition(name, app_id, node)

@@ -31,12 +31,12 @@ def series_sql(database: str, with_apps: bool, mixed: bool = False) -> str:
     return f"""
 SELECT intDiv(toInt64(toUInt32(bucket_start)) - %(first_s)s, %(width_s)s) AS idx, sum(c)
 FROM (
-    SELECT app_id, unit, bucket_start, source_partition, argMax(count, version) AS c
+    SELECT app_id, unit, bucket_start, source_partition, origin, argMax(count, version) AS c
     FROM {database}.session_counts
     WHERE org_id = %(org)s AND segment_id = %(segment)s AND {units}
       AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
       {apps}
-    GROUP BY app_id, unit, bucket_start, source_partition
+    GROUP BY app_id, unit, bucket_start, source_partition, origin
 )
 GROUP BY idx"""
 

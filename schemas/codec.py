@@ -59,6 +59,10 @@ class AvroCodec:
         schema = self._versions[version]
         return next(fp for fp, s in self._by_fingerprint.items() if s is schema)
 
+    def written_by(self, data: bytes) -> bool:
+        """Whether ``data`` was written with one of this record type's schemas."""
+        return data[:2] == MARKER and bytes(data[2:HEADER_BYTES]) in self._by_fingerprint
+
     def decode(self, data: bytes) -> dict[str, Any]:
         """Decode a single-object-encoded value into a dict shaped by the newest schema."""
         if len(data) < HEADER_BYTES or data[:2] != MARKER:
@@ -100,3 +104,17 @@ def media_events() -> AvroCodec:
 def session_counts() -> AvroCodec:
     """Codec of the ``SessionCount`` records on the session-counts topic."""
     return AvroCodec(load_schemas("session_count"))
+
+
+@cache
+def segment_markers() -> AvroCodec:
+    """Codec of the ``SegmentMarker`` records the analytics API writes into media-events."""
+    return AvroCodec(load_schemas("segment_marker"))
+
+
+MARKER_HEADER = ("sessionflow-record", b"segment-marker")
+
+
+def is_segment_marker(value: bytes) -> bool:
+    """Whether a media-events value is a ``SegmentMarker`` (by its schema fingerprint)."""
+    return segment_markers().written_by(value)

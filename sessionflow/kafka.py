@@ -124,6 +124,7 @@ class Publisher:
         timestamp_ms: int | None = None,
         deadline_ms: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> tuple[int, int]:
         """Write one record and wait for acks=all, at most until ``deadline_ms`` (epoch ms);
         return its (partition, offset)."""
@@ -142,6 +143,7 @@ class Publisher:
                     key=key,
                     timestamp_ms=timestamp_ms,
                     headers=list(headers) if headers else None,
+                    partition=partition,
                 )
         except TimeoutError as exc:
             logger.warning("kafka did not acknowledge a record for %s in time", topic)
@@ -156,6 +158,19 @@ class Publisher:
                 "the event store is unavailable", self._settings.retry_after_seconds
             ) from exc
         return meta.partition, meta.offset
+
+    async def partitions(self, topic: str) -> list[int]:
+        """The partitions of ``topic``, sorted."""
+        if self._producer is None:
+            raise KafkaUnavailable("producer not started", self._settings.retry_after_seconds)
+        try:
+            async with asyncio.timeout(self._settings.kafka_publish_timeout_ms / 1000):
+                found = await self._producer.partitions_for(topic)
+        except (TimeoutError, KafkaError) as exc:
+            raise KafkaUnavailable(
+                "the event store is unavailable", self._settings.retry_after_seconds
+            ) from exc
+        return sorted(found)
 
     def _schedule_reset(self) -> None:
         if self._resetting is None or self._resetting.done():
@@ -190,3 +205,19 @@ class Publisher:
             await self._retire(producer)
         for task in list(self._retired):
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, int]:
+    """The offsets consumer ``group`` committed on ``topic``, by partition (none: absent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        async with asyncio.timeout(settings.kafka_publish_timeout_ms / 1000):
+            await admin.start()
+            found = await admin.list_consumer_group_offsets(group)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise KafkaUnavailable(
+            "the event store is unavailable", settings.retry_after_seconds
+        ) from exc
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic}

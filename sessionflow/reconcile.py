@@ -32,10 +32,10 @@ def reconcile_sql(database: str, unit: Unit) -> str:
     width = unit.ms // 1000
     return f"""
 INSERT INTO {database}.session_counts
-    (org_id, app_id, segment_id, unit, bucket_start, source_partition, count, version)
+    (org_id, app_id, segment_id, unit, bucket_start, source_partition, origin, count, version)
 SELECT org_id, app_id, '{ALL_SESSIONS}', '{unit.value}',
        toDateTime(intDiv(toUInt32(session_time), {width}) * {width}) AS bucket,
-       source_partition, uniqExact(session_id), max(source_offset) * 2 + 1
+       source_partition, 'stream', uniqExact(session_id), max(source_offset) * 2 + 1
 FROM {database}.sessions
 WHERE session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)
 GROUP BY org_id, app_id, bucket, source_partition"""

@@ -46,6 +46,8 @@ class Settings(BaseModel):
     api_port: int = 8081
     rate_limit_per_hour: int = Field(default=250_000, ge=1)
     key_cache_seconds: float = Field(default=2.0, ge=0)
+    segments_per_app: int = Field(default=25, ge=1)
+    segment_backfill_wait_seconds: float = Field(default=10.0, ge=0)
     # Worker and sink
     worker_id: str = "sessionflow-worker"
     sink_group: str = "sessionflow-sink"

@@ -4,7 +4,10 @@ OS package CI uses) and on current releases (the docker-compose image, the chdb 
 - ``sessions``: one row per session (its sessionStart), typed columns for standard params.
 - ``events``: one row per media event, typed columns for the ad, chapter, state and QoE data.
 - ``session_counts``: absolute window counts per (org, app, segment, unit, bucket, source
-  partition), newest ``version`` wins; ``session_counts_current`` resolves and sums them.
+  partition, origin), newest ``version`` wins; ``session_counts_current`` resolves and sums
+  them. ``segment_id`` is ``''`` for all sessions, else a segment key ``<id>@<generation>``;
+  ``origin`` says whether the worker (``stream``) or a segment backfill wrote the row.
+- ``segments``: segment definitions; newest ``version`` of (org, segment id) wins.
 - ``api_keys``: analytics API keys, hashed; newest ``version`` of a key wins.
 - ``event_counts`` and ``visitor_quarters``: materialized views (events per type, distinct
   visitors) per quarter-hour, for the sibling series.
@@ -129,19 +132,33 @@ ORDER BY (session_id, source_partition, source_offset)""",
     unit Enum8('quarter' = 1, 'hour' = 2, 'day' = 3),
     bucket_start DateTime,
     source_partition UInt32,
+    origin Enum8('stream' = 1, 'backfill' = 2),
     count UInt64,
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
-ORDER BY (org_id, segment_id, unit, bucket_start, app_id, source_partition)""",
+ORDER BY (org_id, segment_id, unit, bucket_start, app_id, source_partition, origin)""",
     """CREATE VIEW IF NOT EXISTS {db}.session_counts_current AS
 SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c) AS sessions
 FROM (
-    SELECT org_id, app_id, segment_id, unit, bucket_start, source_partition,
+    SELECT org_id, app_id, segment_id, unit, bucket_start, source_partition, origin,
            argMax(count, version) AS c
     FROM {db}.session_counts
-    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition
+    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin
 )
 GROUP BY org_id, app_id, segment_id, unit, bucket_start""",
+    """CREATE TABLE IF NOT EXISTS {db}.segments (
+    org_id String,
+    segment_id String,
+    generation UInt64,
+    name String,
+    app_id Nullable(String),
+    filter String,
+    status Enum8('backfilling' = 1, 'ready' = 2, 'deleted' = 3),
+    markers Array(UInt64),
+    created_at DateTime,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (org_id, segment_id)""",
     """CREATE TABLE IF NOT EXISTS {db}.api_keys (
     key_hash String,
     key_id String,

@@ -6,11 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from sessionflow.storedform import TYPED_PARAMS, text, typed
 from sessionflow.tables import EVENT_TYPED_COLUMNS, SESSION_PARAM_COLUMNS
-
-TYPED_PARAMS = {param for param, _ in SESSION_PARAM_COLUMNS.values()}
 
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "org_id", "app_id", "session_time", "session_time_ms", "session_time_source",
@@ -27,8 +24,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 COUNT_COLUMNS: tuple[str, ...] = (
-    "org_id", "app_id", "segment_id", "unit", "bucket_start", "source_partition", "count",
-    "version",
+    "org_id", "app_id", "segment_id", "unit", "bucket_start", "source_partition", "origin",
+    "count", "version",
 )  # fmt: skip
 
 Row = tuple[Any, ...]
@@ -40,11 +37,6 @@ def moment(ms: int) -> datetime:
     return datetime.fromtimestamp(ms // 1000, UTC)
 
 
-def text(value: Any) -> str:
-    """A param value as text: strings as they are, anything else as JSON."""
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
 def _pairs(
     mapping: Mapping[str, Any], skip: set[str] | frozenset[str] = frozenset()
 ) -> tuple[list[str], list[str]]:
@@ -52,24 +44,10 @@ def _pairs(
     return keys, [text(mapping[k]) for k in keys]
 
 
-def _typed(value: Any, clickhouse_type: str) -> Any:
-    if value is None:
-        if clickhouse_type.startswith("Nullable"):
-            return None
-        return 0.0 if clickhouse_type == "Float64" else ""
-    if "UInt8" in clickhouse_type:
-        return 1 if value else 0
-    if "Float64" in clickhouse_type:
-        return float(value)
-    if "Int64" in clickhouse_type:
-        return int(value)
-    return str(value)
-
-
 def session_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: int) -> Row:
     """The ``sessions`` row of a sessionStart record."""
     params = record["params"]
-    typed = [_typed(params.get(param), typ) for param, typ in SESSION_PARAM_COLUMNS.values()]
+    columns = [typed(params.get(param), typ) for param, typ in SESSION_PARAM_COLUMNS.values()]
     param_keys, param_values = _pairs(params, TYPED_PARAMS)
     custom_keys, custom_values = _pairs(record["custom_metadata"])
     qoe_keys, qoe_values = _pairs(record["qoe_data"])
@@ -77,7 +55,7 @@ def session_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: 
     return (
         record["session_id"], record["org_id"], record["app_id"], moment(at_ms), at_ms,
         record["session_time_source"], record["received_ms"], record["player_ts_ms"],
-        record["playhead"], *typed, param_keys, param_values, custom_keys, custom_values,
+        record["playhead"], *columns, param_keys, param_values, custom_keys, custom_values,
         qoe_keys, qoe_values, record.get("user_agent"), partition, offset, moment(now_ms),
     )  # fmt: skip
 
@@ -87,16 +65,16 @@ def event_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: in
     param_keys, param_values = _pairs(record["params"])
     custom_keys, custom_values = _pairs(record["custom_metadata"])
     qoe_keys, qoe_values = _pairs(record["qoe_data"])
-    typed = [
-        _typed(record[member].get(key), typ) for member, key, typ in EVENT_TYPED_COLUMNS.values()
+    columns = [
+        typed(record[member].get(key), typ) for member, key, typ in EVENT_TYPED_COLUMNS.values()
     ]
-    if typed[ERROR_ID_INDEX] is None and "media.errorId" in record["params"]:
-        typed[ERROR_ID_INDEX] = text(record["params"]["media.errorId"])
+    if columns[ERROR_ID_INDEX] is None and "media.errorId" in record["params"]:
+        columns[ERROR_ID_INDEX] = text(record["params"]["media.errorId"])
     return (
         record["session_id"], record["event_type"], moment(record["received_ms"]),
         record["received_ms"], record["player_ts_ms"], record["playhead"],
         record["session_time_ms"], record["session_time_source"], record["org_id"] or "",
-        record["app_id"] or "", record.get("user_agent"), *typed, param_keys, param_values,
+        record["app_id"] or "", record.get("user_agent"), *columns, param_keys, param_values,
         custom_keys, custom_values, qoe_keys, qoe_values, partition, offset, moment(now_ms),
     )  # fmt: skip
 
@@ -105,6 +83,6 @@ def count_row(record: Mapping[str, Any]) -> Row:
     """The ``session_counts`` row of a ``SessionCount`` record."""
     return (
         record["org_id"], record["app_id"], record["segment_id"], record["unit"],
-        moment(record["bucket_start_ms"]), record["source_partition"], record["count"],
-        record["version"],
+        moment(record["bucket_start_ms"]), record["source_partition"], "stream",
+        record["count"], record["version"],
     )  # fmt: skip

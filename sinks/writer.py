@@ -78,6 +78,8 @@ class ClickHouseWriter:
         for item in batch:
             try:
                 if item.topic == self._topics.media_events:
+                    if codec.is_segment_marker(item.value):
+                        continue  # for the worker (streams.segments); nothing to store
                     record = self._events.decode(item.value)
                     if record["event_type"] == "sessionStart" and not appended_in_time(
                         record["session_id"], item.timestamp_ms, item.timestamp_type,

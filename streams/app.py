@@ -25,6 +25,7 @@ from sessionflow.timebuckets import STORED_UNITS, Unit
 from streams import counting
 from streams.durability import DurableProducer
 from streams.gapfill import GapFiller, SourceRecord
+from streams.segments import Matchers, apply_marker, segments_of
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> faust.App:
     }
     events_codec = codec.media_events()
     counts_codec = codec.session_counts()
+    markers_codec = codec.segment_markers()
     horizon_ms = int(expires.total_seconds() * 1000) - Unit.DAY.ms
 
     async def to_dead_letter(raw: bytes, key: bytes | None, reason: str, detail: str) -> None:
@@ -109,8 +111,32 @@ def create_app(settings: Settings) -> faust.App:
     )
     gaps = GapFiller(settings, topics.media_events)
 
+    # The segments seen on each source partition (streams.segments), keyed by partition.
+    segments = app.Table(
+        "segments-by-partition", default=list, partitions=settings.topic_partitions, key_type=str
+    )
+    matchers = Matchers()
+
     async def count(item: SourceRecord) -> None:
         """Count one media-events record (idempotent: replays change nothing)."""
+        if codec.is_segment_marker(item.value):
+            try:
+                marker = markers_codec.decode(item.value)
+            except SerializationError as exc:
+                await to_dead_letter(item.value, item.key, "undecodable", str(exc))
+                return
+            before = segments[str(item.partition)]
+            after = apply_marker(before, marker, item.offset)
+            if after is not before:
+                segments[str(item.partition)] = after
+                logger.info(
+                    "segment %s %s at %d/%d",
+                    marker["segment_key"],
+                    marker["action"],
+                    item.partition,
+                    item.offset,
+                )
+            return
         try:
             record = events_codec.decode(item.value)
         except SerializationError as exc:
@@ -133,8 +159,9 @@ def create_app(settings: Settings) -> faust.App:
             await to_dead_letter(item.value, item.key, "late", f"session_time_ms={at_ms}")
             return
         _counted_at.set(at_ms / 1000)
+        matched = segments_of(segments[str(item.partition)], record, item.offset, matchers)
         for target in counting.targets(
-            record["org_id"], record["app_id"], [], at_ms, item.partition
+            record["org_id"], record["app_id"], matched, at_ms, item.partition
         ):
             table = tables[target.unit]
             state, applied = counting.apply(table[target.key].value(), item.offset)

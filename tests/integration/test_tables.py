@@ -7,7 +7,7 @@ import chdb.session
 from sessionflow.tables import ensure_tables, statements
 
 TABLES = {
-    "sessions", "events", "session_counts", "session_counts_current", "api_keys",
+    "sessions", "events", "session_counts", "session_counts_current", "segments", "api_keys",
     "event_counts", "visitor_quarters",
 }  # fmt: skip
 

@@ -1,3 +1,4 @@
+from sessionflow.storedform import text
 from sinks import rows
 
 
@@ -41,7 +42,7 @@ def test_event_and_count_rows_match_columns():
 
 
 def test_text_of_values():
-    assert [rows.text(v) for v in ("s", 1, 1.5, True, None)] == ["s", "1", "1.5", "true", "null"]
+    assert [text(v) for v in ("s", 1, 1.5, True, None)] == ["s", "1", "1.5", "true", "null"]
 
 
 def test_event_row_types_ad_chapter_state_and_error_columns():

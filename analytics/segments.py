@@ -1,0 +1,265 @@
+"""Segments: their definitions in ClickHouse (``segments``) and their lifecycle.
+
+Defining a segment (``PUT /segments/{id}``):
+
+1. a start marker goes into every partition of media-events (``streams.segments``); the worker
+   counts each later session that matches into the segment;
+2. the definition is stored with the markers' offsets, status ``backfilling``;
+3. once the sink has committed past every marker, the sessions before the markers are counted
+   from ClickHouse (``sessionflow.backfill``) and the status becomes ``ready``.
+
+Only a ``ready`` segment answers series, so a segment's series is complete from its first
+answer. Redefining a segment with another app or filter starts a new *generation* (new counts,
+new key ``<id>@<generation>``) and stops the old one; deleting it stops it. Every state change
+is a newer version of the row; a ``ready`` row's version is its ``backfilling`` row's + 1, so a
+late backfill can never outrank a later redefinition or deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka.errors import KafkaError
+
+from schemas import codec
+from schemas.topics import Topics
+from sessionflow.backfill import backfill
+from sessionflow.clickhouse import ClickHouse
+from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
+from sessionflow.kafka import Publisher, committed_offsets
+from sessionflow.segmentfilter import Node, canonical, parse_filter
+from sessionflow.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BACKFILLING, READY, DELETED = "backfilling", "ready", "deleted"
+COLUMNS = (
+    "org_id", "segment_id", "generation", "name", "app_id", "filter", "status", "markers",
+    "created_at", "version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Segment:
+    org_id: str
+    segment_id: str
+    generation: int
+    name: str
+    app_id: str | None
+    filter: str  # canonical JSON
+    status: str
+    markers: tuple[int, ...]  # start marker offset per partition
+    created_at: datetime
+    version: int
+
+    @property
+    def key(self) -> str:
+        """Its ``segment_id`` in ``session_counts`` and in the worker."""
+        return f"{self.segment_id}@{self.generation}"
+
+    @property
+    def node(self) -> Node:
+        return parse_filter(orjson.loads(self.filter))
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "name": self.name,
+            "app_id": self.app_id,
+            "filter": orjson.loads(self.filter),
+            "status": self.status,
+            "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def _stamp() -> int:
+    """A new version/generation: microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+class SegmentStore:
+    """The ``segments`` table."""
+
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self._ch = clickhouse
+
+    def _select(self, where: str) -> str:
+        return (
+            f"SELECT {', '.join(COLUMNS)} FROM {self._ch.database}.segments WHERE {where} "
+            "ORDER BY version DESC LIMIT 1 BY org_id, segment_id"
+        )
+
+    @staticmethod
+    def _segment(row: tuple[Any, ...]) -> Segment:
+        org, sid, gen, name, app, filt, status, markers, created, version = row
+        return Segment(
+            org, sid, int(gen), name, app, filt, status, tuple(int(m) for m in markers),
+            created.replace(tzinfo=UTC), int(version),
+        )  # fmt: skip
+
+    def get(self, org_id: str, segment_id: str) -> Segment | None:
+        """The newest row of a segment (``None`` if it never existed)."""
+        rows = self._ch.execute(
+            self._select("org_id = %(org)s AND segment_id = %(id)s"),
+            {"org": org_id, "id": segment_id},
+        )
+        return self._segment(rows[0]) if rows else None
+
+    def live(self, org_id: str, app_id: str | None) -> list[Segment]:
+        """The segments of an org and app (``None``: org-wide ones) that are not deleted."""
+        rows = self._ch.execute(self._select("org_id = %(org)s"), {"org": org_id})
+        found = (self._segment(row) for row in rows)
+        return [s for s in found if s.status != DELETED and s.app_id == app_id]
+
+    def backfilling(self) -> list[Segment]:
+        rows = self._ch.execute(self._select("1"))
+        return [s for s in map(self._segment, rows) if s.status == BACKFILLING]
+
+    def save(self, segment: Segment) -> None:
+        self._ch.insert(
+            "segments",
+            COLUMNS,
+            [(segment.org_id, segment.segment_id, segment.generation, segment.name,
+              segment.app_id, segment.filter, segment.status, list(segment.markers),
+              segment.created_at.replace(microsecond=0), segment.version)],
+        )  # fmt: skip
+
+
+class SegmentLimit(Exception):
+    """The app already has the maximum number of segments."""
+
+
+class Segments:
+    """Defines, deletes and completes segments (markers in Kafka, rows in ClickHouse)."""
+
+    def __init__(self, settings: Settings, clickhouse: ClickHouse) -> None:
+        self._settings = settings
+        self._ch = clickhouse
+        self.store = SegmentStore(clickhouse)
+        self._topics = Topics(settings.topic_prefix)
+        self._publisher = Publisher(settings)
+        self._started = False
+        self._lock = asyncio.Lock()
+        self._markers = codec.segment_markers()
+
+    async def _publisher_ready(self) -> Publisher:
+        if not self._started:
+            try:
+                await self._publisher.start(wait_s=self._settings.kafka_publish_timeout_ms / 1000)
+            except (KafkaError, OSError) as exc:
+                raise KafkaUnavailable(
+                    "the event store is unavailable", self._settings.retry_after_seconds
+                ) from exc
+            self._started = True
+        return self._publisher
+
+    async def close(self) -> None:
+        if self._started:
+            await self._publisher.stop()
+
+    async def _mark(self, segment: Segment, action: str) -> tuple[int, ...]:
+        """Write a marker into every media-events partition; return the offsets by partition."""
+        publisher = await self._publisher_ready()
+        topic = self._topics.media_events
+        partitions = await publisher.partitions(topic)
+        value = self._markers.encode(
+            {
+                "org_id": segment.org_id,
+                "segment_key": segment.key,
+                "action": action,
+                "app_id": segment.app_id,
+                "filter": segment.filter,
+            }
+        )
+        written = await asyncio.gather(
+            *(
+                publisher.publish(topic, value, partition=p, headers=[codec.MARKER_HEADER])
+                for p in partitions
+            )
+        )
+        offsets = dict(written)
+        return tuple(offsets[p] for p in range(max(offsets) + 1))
+
+    async def define(
+        self, org_id: str, segment_id: str, name: str, app_id: str | None, node: Node
+    ) -> tuple[Segment, bool]:
+        """Create or redefine a segment; return it and whether it is new."""
+        filter_json = canonical(node)
+        async with self._lock:
+            current = await asyncio.to_thread(self.store.get, org_id, segment_id)
+            alive = current if current is not None and current.status != DELETED else None
+            if alive is not None and (alive.app_id, alive.filter) == (app_id, filter_json):
+                if alive.name != name:
+                    alive = replace(alive, name=name, version=alive.version + 1)
+                    await asyncio.to_thread(self.store.save, alive)
+                return alive, False
+            if alive is None or alive.app_id != app_id:
+                siblings = await asyncio.to_thread(self.store.live, org_id, app_id)
+                others = [s for s in siblings if s.segment_id != segment_id]
+                if len(others) >= self._settings.segments_per_app:
+                    raise SegmentLimit(
+                        f"app {app_id or '(all apps)'} already has "
+                        f"{self._settings.segments_per_app} segments"
+                    )
+            stamp = _stamp()
+            segment = Segment(
+                org_id, segment_id, stamp, name, app_id, filter_json, BACKFILLING, (),
+                datetime.now(UTC), stamp,
+            )  # fmt: skip
+            if alive is not None:
+                await self._mark(alive, "stop")
+            segment = replace(segment, markers=await self._mark(segment, "start"))
+            await asyncio.to_thread(self.store.save, segment)
+            logger.info("segment %s/%s defined, markers %s", org_id, segment.key, segment.markers)
+            return segment, alive is None
+
+    async def delete(self, segment: Segment) -> None:
+        async with self._lock:
+            await self._mark(segment, "stop")
+            await asyncio.to_thread(
+                self.store.save, replace(segment, status=DELETED, version=_stamp())
+            )
+
+    async def complete(self, segment: Segment) -> Segment:
+        """Backfill ``segment`` if the sink has stored everything before its markers; return it
+        as it is now (``ready`` if done)."""
+        if segment.status != BACKFILLING:
+            return segment
+        stored = await committed_offsets(
+            self._settings, self._settings.sink_group, self._topics.media_events
+        )
+        if any(stored.get(p, -1) <= offset for p, offset in enumerate(segment.markers)):
+            return segment
+        await asyncio.to_thread(
+            backfill, self._ch, segment.org_id, segment.app_id, segment.key, segment.node,
+            segment.markers,
+        )  # fmt: skip
+        ready = replace(segment, status=READY, version=segment.version + 1)
+        await asyncio.to_thread(self.store.save, ready)
+        logger.info("segment %s/%s backfilled", segment.org_id, segment.key)
+        return ready
+
+    async def wait_ready(self, segment: Segment, wait_s: float) -> Segment:
+        """Complete ``segment``, trying for up to ``wait_s``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            segment = await self.complete(segment)
+            if segment.status != BACKFILLING or time.monotonic() >= deadline:
+                return segment
+            await asyncio.sleep(0.1)
+
+    async def complete_pending_forever(self, every_s: float = 1.0) -> None:
+        """Finish backfills left behind (a PUT that answered 202, an API that was stopped)."""
+        while True:
+            try:
+                for segment in await asyncio.to_thread(self.store.backfilling):
+                    await self.complete(segment)
+            except (ClickHouseUnavailable, KafkaUnavailable) as exc:
+                logger.warning("pending segment backfills wait: %s", exc)
+            await asyncio.sleep(every_s)
