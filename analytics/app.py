@@ -138,6 +138,11 @@ def create_app(
         if query.app_id is not None and not key.may_read(query.app_id):
             return _braze_error(403, "forbidden", [f"key may not read app {query.app_id}"], quota)
         segment_key = ""
+        if query.segment_id is not None and kind is not SESSIONS:
+            return _braze_error(
+                400, "invalid parameters", ["segment_id applies to /sessions/data_series only"],
+                quota,
+            )  # fmt: skip
         if query.segment_id is not None:
             try:
                 segment = await asyncio.to_thread(segments.store.get, key.org_id, query.segment_id)
