@@ -1,6 +1,7 @@
 """The fault suite: sessions keep coming while the worker and the sink are killed with SIGKILL and
-Kafka and ClickHouse are restarted. After draining, every hourly and daily bucket equals the
-number of 201s for it, and the sessions table holds each 201 exactly once."""
+Kafka and ClickHouse are restarted, and segments are defined on the way. After draining, every
+hourly and daily bucket (overall, per app, per segment) equals the number of 201s for it, and
+the sessions table holds each 201 exactly once."""
 
 from __future__ import annotations
 
@@ -86,13 +87,32 @@ def restart(which: str) -> Callable[[], None]:
     return action
 
 
+def define_app_segment(pipeline: Pipeline, key: str, app: str) -> None:
+    """A segment of the sessions of ``app`` (by a param filter, not by the segment's app)."""
+    response = httpx.put(
+        f"{pipeline.api_url}/segments/{app}",
+        json={"name": app, "filter": {"field": "params.analytics.reportSuite", "op": "eq",
+                                      "value": app}},
+        headers={"Authorization": f"Bearer {key}"}, timeout=60,
+    )  # fmt: skip
+    assert response.status_code in (201, 202), response.text
+
+
 def test_counts_stay_exact_through_crashes_and_restarts(pipeline: Pipeline, tmp_path: Path):
+    key = pipeline.create_key("--org", ORG)
     load = Load(pipeline.edge_url)
     poster = threading.Thread(target=load.run, daemon=True)
     poster.start()
     try:
-        time.sleep(4)
-        fault(load, pipeline, "kill -9 worker", lambda: pipeline.kill("worker"))
+        time.sleep(2)
+        # Segments defined while sessions flow: one in the warm-up, one while the worker is
+        # dead (it meets the markers on its restart).
+        define_app_segment(pipeline, key, APPS[0])
+        time.sleep(2)
+        fault(
+            load, pipeline, "kill -9 worker",
+            lambda: (pipeline.kill("worker"), define_app_segment(pipeline, key, APPS[1])),
+        )  # fmt: skip
         fault(load, pipeline, "kill -9 sink", lambda: pipeline.kill("sink"))
         fault(load, pipeline, "restart kafka", restart("kafka"))
         fault(load, pipeline, "restart clickhouse", restart("clickhouse"))
@@ -110,7 +130,6 @@ def test_counts_stay_exact_through_crashes_and_restarts(pipeline: Pipeline, tmp_
 
     sids = [sid for sid, _, _ in load.created]
     times = [at for _, _, at in load.created]
-    key = pipeline.create_key("--org", ORG)
     end = datetime.now(UTC) + timedelta(minutes=1)
     queries = [
         (
@@ -127,6 +146,10 @@ def test_counts_stay_exact_through_crashes_and_restarts(pipeline: Pipeline, tmp_
         queries.append(
             ({"length": 5, "unit": "hour", "ending_at": end.isoformat(), "app_id": app},
              expected_series(app_times, end, "hour", 5))
+        )  # fmt: skip
+        queries.append(
+            ({"length": 2, "unit": "day", "ending_at": end.isoformat(), "segment_id": app},
+             expected_series(app_times, end, "day", 2))
         )  # fmt: skip
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
     db = pipeline.settings.clickhouse_database
