@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import codec
 from schemas.topics import Topics
-from sessionflow.backfill import backfill
+from sessionflow.backfill import SegmentCount, backfill
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
 from sessionflow.kafka import Publisher, committed_offsets
@@ -66,6 +66,9 @@ class Segment:
     @property
     def node(self) -> Node:
         return parse_filter(orjson.loads(self.filter))
+
+    def counting(self) -> SegmentCount:
+        return SegmentCount(self.org_id, self.app_id, self.key, self.node, self.markers)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -118,8 +121,11 @@ class SegmentStore:
         return [s for s in found if s.status != DELETED and s.app_id == app_id]
 
     def backfilling(self) -> list[Segment]:
-        rows = self._ch.execute(self._select("1"))
-        return [s for s in map(self._segment, rows) if s.status == BACKFILLING]
+        return [s for s in self.all() if s.status == BACKFILLING]
+
+    def all(self) -> list[Segment]:
+        """The newest row of every segment (deleted ones included)."""
+        return [self._segment(row) for row in self._ch.execute(self._select("1"))]
 
     def save(self, segment: Segment) -> None:
         self._ch.insert(
@@ -236,10 +242,7 @@ class Segments:
         )
         if any(stored.get(p, -1) <= offset for p, offset in enumerate(segment.markers)):
             return segment
-        await asyncio.to_thread(
-            backfill, self._ch, segment.org_id, segment.app_id, segment.key, segment.node,
-            segment.markers,
-        )  # fmt: skip
+        await asyncio.to_thread(backfill, self._ch, segment.counting())
         ready = replace(segment, status=READY, version=segment.version + 1)
         await asyncio.to_thread(self.store.save, ready)
         logger.info("segment %s/%s backfilled", segment.org_id, segment.key)

@@ -126,6 +126,7 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
     from tqdm import tqdm
 
     from analytics.params import parse_ending_at
+    from analytics.segments import DELETED, SegmentStore
     from sessionflow.clickhouse import ClickHouse
     from sessionflow.reconcile import OPEN_WINDOW_MS, reconcile
     from sessionflow.tables import ensure_tables
@@ -148,11 +149,13 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
     clickhouse = ClickHouse(settings, pool_size=1)
     clickhouse.wait_ready(wait_s=30)
     ensure_tables(clickhouse)
+    segments = [s.counting() for s in SegmentStore(clickhouse).all() if s.status != DELETED]
     days = reconcile(
         clickhouse, from_ms, to_ms_,
         lambda it, total: tqdm(it, total=total, unit="day", desc="reconcile"),
+        segments,
     )  # fmt: skip
-    click.echo(f"reconciled {days} day(s)")
+    click.echo(f"reconciled {days} day(s), all sessions and {len(segments)} segment(s)")
 
 
 @main.group()

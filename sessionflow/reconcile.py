@@ -4,13 +4,15 @@ For every stored unit, window and source partition in the range, the count of di
 is written as a ``session_counts`` row whose version outranks the worker's for the same data
 (worker: 2*offset; reconcile: 2*max_offset + 1) but not a later worker update. Running it
 twice writes the same rows again: idempotent. Windows the worker may still add to (ending less
-than ``OPEN_WINDOW_MS`` ago) are left to the worker unless forced.
+than ``OPEN_WINDOW_MS`` ago) are left to the worker unless forced. Segments are reconciled the
+same way, for the sessions after their start markers (``sessionflow.backfill``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from sessionflow.backfill import SegmentCount, reconcile_segment
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.timebuckets import PLAYER_TIME_PAST_MS, STORED_UNITS, Unit, bucket_start_ms
 
@@ -48,13 +50,16 @@ def reconcile(
     progress: Callable[[Iterable[tuple[int, int]], int], Iterable[tuple[int, int]]] = (
         lambda it, total: it
     ),
+    segments: Sequence[SegmentCount] = (),
 ) -> int:
     """Rewrite the counts of every window in [from_ms, to_ms) (whole UTC days) from the raw
-    sessions; return the number of days processed."""
+    sessions, for all sessions and for each of ``segments``; return the number of days."""
     days = list(chunks(from_ms, to_ms))
     for lo, hi in progress(days, len(days)):
         for unit in STORED_UNITS:
             clickhouse.execute(
                 reconcile_sql(clickhouse.database, unit), {"lo": lo // 1000, "hi": hi // 1000}
             )
+        for segment in segments:
+            reconcile_segment(clickhouse, segment, lo // 1000, hi // 1000)
     return len(days)
