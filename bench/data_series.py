@@ -22,13 +22,17 @@ from pathlib import Path
 import httpx
 
 from analytics.keys import KeyStore
+from analytics.segments import READY, Segment, SegmentStore
+from sessionflow.backfill import backfill
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.reconcile import reconcile
+from sessionflow.segmentfilter import canonical, parse_filter, to_sql
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
 from sessionflow.timebuckets import Unit, series_buckets, to_ms
 
 HERE = Path(__file__).resolve().parent
+GOLD = {"field": "customMetadata.tier", "op": "eq", "value": "gold"}
 DAYS = 120
 APPS = 10
 
@@ -47,14 +51,16 @@ def load(clickhouse: ClickHouse, sessions: int, now_s: int) -> None:
     clickhouse.execute(f"""
 INSERT INTO {db}.sessions (session_id, org_id, app_id, session_time, session_time_ms,
     session_time_source, received_ms, player_ts_ms, playhead, tracking_server, media_id,
-    media_length, content_type, player_name, channel, source_partition, source_offset,
-    ingested_at)
+    media_length, content_type, player_name, channel, custom_keys, custom_values,
+    source_partition, source_offset, ingested_at)
 SELECT concat(lower(hex(MD5(toString(number)))), lower(hex(MD5(toString(number + 1))))),
        'BENCH@AdobeOrg', concat('app-', toString(number % {APPS})),
        toDateTime({now_s} - (number * 7919) % {span}),
        toInt64({now_s} - (number * 7919) % {span}) * 1000,
        'player', toInt64({now_s}) * 1000, toInt64({now_s}) * 1000, 0,
-       't', 'm', 60.5, 'VOD', 'p', 'c', number % 4, intDiv(number, 4), now()
+       't', 'm', 60.5, 'VOD', 'p', 'c', ['tier'],
+       [arrayElement(['gold', 'silver', 'bronze'], number % 3 + 1)],
+       number % 4, intDiv(number, 4), now()
 FROM numbers({sessions})""")
 
 
@@ -68,6 +74,17 @@ def main() -> None:
          "SESSIONFLOW_API_PORT": "18281", "SESSIONFLOW_RATE_LIMIT_PER_HOUR": "100000000"}
     )  # fmt: skip
     clickhouse = ClickHouse(settings, pool_size=1)
+    if (
+        clickhouse.execute(
+            "SELECT count() FROM system.columns WHERE database = 'bench_series' "
+            "AND table = 'session_counts'"
+        )[0][0]
+        and not clickhouse.execute(
+            "SELECT count() FROM system.columns WHERE database = 'bench_series' "
+            "AND table = 'session_counts' AND name = 'origin'"
+        )[0][0]
+    ):
+        clickhouse.execute("DROP DATABASE bench_series")  # generated data of an older schema
     ensure_tables(clickhouse)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     started = time.monotonic()
@@ -78,13 +95,32 @@ def main() -> None:
     ][0]:
         reconcile(clickhouse, to_ms(now - timedelta(days=DAYS + 1)), to_ms(now + timedelta(days=1)))
     load_seconds = time.monotonic() - started
+    # A segment of a third of the sessions, its history backfilled from the raw rows (as a PUT
+    # does once the sink has stored everything before the markers; all rows here are before).
+    store = SegmentStore(clickhouse)
+    segment = store.get("BENCH@AdobeOrg", "gold")
+    backfill_seconds = None
+    if segment is None:
+        node = parse_filter(GOLD)
+        segment = Segment(
+            "BENCH@AdobeOrg", "gold", 1, "gold", None, canonical(node), READY,
+            (2**62,) * 4, datetime.now(UTC), 1,
+        )  # fmt: skip
+        t0 = time.monotonic()
+        backfill(clickhouse, segment.counting())
+        backfill_seconds = round(time.monotonic() - t0, 1)
+        store.save(segment)
     key, _ = KeyStore(clickhouse, 0, settings.rate_limit_per_hour).create("BENCH@AdobeOrg")
 
     env = {**os.environ, **{f"SESSIONFLOW_{k.upper()}": str(v) for k, v in
            (("clickhouse_database", "bench_series"), ("api_port", 18281),
             ("rate_limit_per_hour", 100_000_000))}}  # fmt: skip
     api = subprocess.Popen([sys.executable, "-m", "sessionflow", "api"], env=env)
-    results: dict[str, object] = {"sessions": stored[0][0], "load_seconds": round(load_seconds, 1)}
+    results: dict[str, object] = {
+        "sessions": stored[0][0],
+        "load_seconds": round(load_seconds, 1),
+        "segment_backfill_seconds": backfill_seconds,
+    }
     try:
         client = httpx.Client(base_url="http://127.0.0.1:18281", timeout=10)
         for _ in range(100):
@@ -94,13 +130,17 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         cases = {
-            "day_utc": ("day", now.isoformat()),
-            "hour_utc": ("hour", now.isoformat()),
-            "day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat()),
-            "hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat()),
+            "day_utc": ("day", now.isoformat(), None),
+            "hour_utc": ("hour", now.isoformat(), None),
+            "day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat(), None),
+            "hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat(), None),
+            "segment_day_utc": ("day", now.isoformat(), "gold"),
+            "segment_hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat(), "gold"),
         }
-        for name, (unit, ending_at) in cases.items():
+        for name, (unit, ending_at, segment_id) in cases.items():
             params = {"length": 100, "unit": unit, "ending_at": ending_at}
+            if segment_id:
+                params["segment_id"] = segment_id
             headers = {"Authorization": f"Bearer {key}"}
             for _ in range(10):  # warm-up
                 client.get("/sessions/data_series", params=params, headers=headers)
@@ -111,7 +151,7 @@ def main() -> None:
                 api_ms.append((time.perf_counter() - t0) * 1000)
                 assert response.status_code == 200, response.text
             answer = [item["sessions"] for item in response.json()["data"]]
-            raw_ms, raw_answer = raw_series(clickhouse, unit, ending_at)
+            raw_ms, raw_answer = raw_series(clickhouse, unit, ending_at, segment_id is not None)
             assert raw_answer == answer, f"{name}: aggregates and raw rows disagree"
             results[name] = {
                 "api_p50_ms": round(percentile(api_ms, 50), 2),
@@ -136,7 +176,9 @@ def timezone_of(minutes: int):  # type: ignore[no-untyped-def]
     return timezone(timedelta(minutes=minutes))
 
 
-def raw_series(clickhouse: ClickHouse, unit: str, ending_at: str) -> tuple[list[float], list[int]]:
+def raw_series(
+    clickhouse: ClickHouse, unit: str, ending_at: str, gold: bool
+) -> tuple[list[float], list[int]]:
     """The same series from raw session rows (distinct ids), timed over 20 runs."""
     from analytics.params import parse_ending_at
 
@@ -144,11 +186,15 @@ def raw_series(clickhouse: ClickHouse, unit: str, ending_at: str) -> tuple[list[
     buckets = series_buckets(end, Unit(unit), 100)
     first_s, end_s = buckets[0].start_ms // 1000, buckets[-1].end_ms // 1000
     width = (buckets[0].end_ms - buckets[0].start_ms) // 1000
+    segment = ""
+    if gold:
+        filter_sql, params = to_sql(parse_filter(GOLD))
+        segment = "AND " + filter_sql % {k: f"'{v}'" for k, v in params.items()}
     sql = f"""
 SELECT intDiv(toInt64(toUInt32(session_time)) - {first_s}, {width}) AS idx, uniqExact(session_id)
 FROM {clickhouse.database}.sessions
 WHERE org_id = 'BENCH@AdobeOrg' AND session_time >= toDateTime({first_s})
-  AND session_time < toDateTime({end_s})
+  AND session_time < toDateTime({end_s}) {segment}
 GROUP BY idx"""
     times = []
     rows: list = []

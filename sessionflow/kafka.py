@@ -9,6 +9,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -27,6 +29,27 @@ from sessionflow.errors import KafkaUnavailable
 from sessionflow.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One record read from Kafka, as the worker and the sink handle it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int = 0
+    timestamp_type: int = 0  # 0: CreateTime, 1: LogAppendTime
+
+    @classmethod
+    def of(cls, message: Any) -> ConsumedRecord:
+        """From an aiokafka ``ConsumerRecord``."""
+        return cls(
+            message.topic, message.partition, message.offset, message.key, message.value,
+            message.timestamp, message.timestamp_type,
+        )  # fmt: skip
 
 
 def _until_reachable(wait_s: float) -> AsyncRetrying:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -19,10 +18,10 @@ from aiokafka.errors import KafkaError
 from schemas.topics import Topics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
-from sessionflow.kafka import Publisher, ensure_sessionflow_topics
+from sessionflow.kafka import ConsumedRecord, Publisher, ensure_sessionflow_topics
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
-from sinks.writer import ClickHouseWriter, Incoming, Rejected
+from sinks.writer import ClickHouseWriter, Rejected
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class SinkRunner:
                     timeout_ms=self._settings.sink_batch_wait_ms,
                     max_records=self._settings.sink_batch_max,
                 )
-                batch = [_incoming(m) for messages in fetched.values() for m in messages]
+                batch = [ConsumedRecord.of(m) for messages in fetched.values() for m in messages]
                 if not batch:
                     continue
                 await self._write_until_stored(batch)
@@ -82,7 +81,7 @@ class SinkRunner:
             self._clickhouse.close()
             logger.info("sink stopped")
 
-    async def _write_until_stored(self, batch: list[Incoming]) -> None:
+    async def _write_until_stored(self, batch: list[ConsumedRecord]) -> None:
         delay = 0.2
         while True:
             try:
@@ -126,18 +125,6 @@ class SinkRunner:
                     ),
                 ],
             )
-
-
-def _incoming(message: Any) -> Incoming:
-    return Incoming(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        message.timestamp,
-        message.timestamp_type,
-    )
 
 
 def run_sink(settings: Settings) -> None:

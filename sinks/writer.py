@@ -18,29 +18,17 @@ from schemas.topics import Topics
 from sessionflow.acceptance import appended_in_time
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import SerializationError
+from sessionflow.kafka import ConsumedRecord
 from sinks import rows
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """One consumed Kafka record."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int = 0
-    timestamp_type: int = 0
-
-
-@dataclass(frozen=True)
 class Rejected:
     """A record that cannot be stored, with the reason for the dead-letter topic."""
 
-    record: Incoming
+    record: ConsumedRecord
     reason: str
     detail: str
 
@@ -68,7 +56,7 @@ class ClickHouseWriter:
         self._events = codec.media_events()
         self._counts = codec.session_counts()
 
-    def write(self, batch: Sequence[Incoming]) -> WriteResult:
+    def write(self, batch: Sequence[ConsumedRecord]) -> WriteResult:
         """Store ``batch``; raise ``ClickHouseUnavailable`` (nothing to commit) on failure."""
         result = WriteResult()
         now_ms = time.time_ns() // 1_000_000

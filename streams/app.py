@@ -1,5 +1,6 @@
 """The Faust application: counts every sessionStart into tumbling quarter-hour, hour and day
-windows (UTC-aligned) and publishes each window's new absolute count on the counts topic.
+windows (UTC-aligned), for all sessions and for each segment it matches (``streams.segments``),
+and publishes each window's new absolute count on the counts topic.
 
 Windows expire by wall clock (``window_expires_days``). A session older than that when it
 reaches the worker is not counted here (its window may be gone): it goes to the dead-letter
@@ -20,11 +21,12 @@ from schemas import codec
 from schemas.topics import Topics
 from sessionflow.acceptance import appended_in_time
 from sessionflow.errors import SerializationError
+from sessionflow.kafka import ConsumedRecord
 from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
 from streams import counting
 from streams.durability import DurableProducer
-from streams.gapfill import GapFiller, SourceRecord
+from streams.gapfill import GapFiller
 from streams.segments import Matchers, apply_marker, segments_of
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     matchers = Matchers()
 
-    async def count(item: SourceRecord) -> None:
+    async def count(item: ConsumedRecord) -> None:
         """Count one media-events record (idempotent: replays change nothing)."""
         if codec.is_segment_marker(item.value):
             try:
@@ -178,8 +180,8 @@ def create_app(settings: Settings) -> faust.App:
     async def count_sessions(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            item = SourceRecord(
-                message.partition, message.offset, event.key, event.value,
+            item = ConsumedRecord(
+                message.topic, message.partition, message.offset, event.key, event.value,
                 round(message.timestamp * 1000), message.timestamp_type,
             )  # fmt: skip
             # Faust may hand over a partition past records it never processed (seen after a

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from sessionflow.kafka import ConsumedRecord
 from sessionflow.settings import Settings
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """One media-events record as the counter needs it."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
-    timestamp_type: int
 
 
 class GapFiller:
@@ -29,7 +16,7 @@ class GapFiller:
         self._topic = topic
         self._consumer: AIOKafkaConsumer | None = None
 
-    async def fetch(self, partition: int, start: int, end: int) -> list[SourceRecord]:
+    async def fetch(self, partition: int, start: int, end: int) -> list[ConsumedRecord]:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._settings.kafka_bootstrap,
@@ -41,21 +28,12 @@ class GapFiller:
         tp = TopicPartition(self._topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, start)
-        found: list[SourceRecord] = []
+        found: list[ConsumedRecord] = []
         while not found or found[-1].offset < end - 1:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for message in batch.get(tp, []):
                 if start <= message.offset < end:
-                    found.append(
-                        SourceRecord(
-                            message.partition,
-                            message.offset,
-                            message.key,
-                            message.value,
-                            message.timestamp,
-                            message.timestamp_type,
-                        )
-                    )
+                    found.append(ConsumedRecord.of(message))
             if batch.get(tp) and batch[tp][-1].offset >= end - 1:
                 break
         return found

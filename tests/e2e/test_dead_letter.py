@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.topics import Topics
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_sessions_path import ORG, body
+from tests.e2e.sessions import ORG, body
 
 
 async def produce_poison(bootstrap: str, topic: str) -> None:

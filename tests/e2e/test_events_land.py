@@ -9,7 +9,7 @@ import httpx
 
 from sessionflow.clickhouse import ClickHouse
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_sessions_path import body
+from tests.e2e.sessions import body
 
 
 def test_events_land_typed_and_once(pipeline: Pipeline):

@@ -17,8 +17,7 @@ import pytest
 
 from sessionflow.clickhouse import ClickHouse
 from tests.e2e.pipeline import Pipeline, launch
-from tests.e2e.test_series_property import brute_force
-from tests.e2e.test_sessions_path import ORG, body
+from tests.e2e.sessions import ORG, body, brute_force, poll_series
 from tests.services import require_services, unique_settings
 
 APPS = ("rsid-seg-a", "rsid-seg-b")
@@ -125,17 +124,16 @@ CASES = [("hour", 24, UTC), ("day", 2, UTC),
 
 
 def assert_series(pipeline, key, segment_id, sent, keep, now, wait: bool = False) -> None:
-    deadline = time.monotonic() + (90 if wait else 0)
+    """The segment's series in every case of ``CASES`` equals the brute-force count, at once
+    or (``wait``) once the pipeline has caught up."""
     for unit, length, zone in CASES:
         end = (now + timedelta(minutes=1)).astimezone(zone)
         expected = want(sent, keep, end, unit, length)
-        while True:
-            response = series(pipeline, key, segment_id, end, unit, length)
-            assert response.status_code == 200, response.text
-            if response.json()["data"] == expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert response.json()["data"] == expected, (segment_id, unit, zone)
+        params = {"segment_id": segment_id, "ending_at": end.isoformat(), "unit": unit,
+                  "length": length}  # fmt: skip
+        got = poll_series(pipeline.api_url + "/sessions/data_series", key, params, expected,
+                          timeout=90 if wait else 0)  # fmt: skip
+        assert got == expected, (segment_id, unit, zone)
 
 
 def test_first_answer_of_a_new_segment_is_complete(pipeline, sender, key):

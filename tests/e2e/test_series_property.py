@@ -5,8 +5,6 @@ count over the sessions that got a 201."""
 from __future__ import annotations
 
 import random
-import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -15,31 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_sessions_path import ORG, body
+from tests.e2e.sessions import ORG, body, brute_force, poll_series
 
 APP = "rsid-property"
-
-
-def brute_force(times: list[datetime], end: datetime, unit: str, length: int) -> list[dict]:
-    zone = end.tzinfo
-    assert isinstance(zone, timezone)
-    local_end = end.astimezone(zone)
-    if unit == "hour":
-        last = local_end.replace(minute=0, second=0, microsecond=0)
-        starts = [last - timedelta(hours=i) for i in range(length - 1, -1, -1)]
-        width = timedelta(hours=1)
-        label = lambda s: s.isoformat()  # noqa: E731
-    else:
-        last = local_end.replace(hour=0, minute=0, second=0, microsecond=0)
-        starts = [last - timedelta(days=i) for i in range(length - 1, -1, -1)]
-        width = timedelta(days=1)
-        label = lambda s: s.date().isoformat()  # noqa: E731
-    counts: Counter[int] = Counter()
-    for t in times:
-        for i, s in enumerate(starts):
-            if s <= t < s + width:
-                counts[i] += 1
-    return [{"time": label(s), "sessions": counts[i]} for i, s in enumerate(starts)]
 
 
 @pytest.fixture(scope="module")
@@ -54,21 +30,10 @@ def sent(pipeline: Pipeline) -> tuple[list[datetime], str, datetime]:
             assert response.status_code == 201
             times.append(at)
     key = pipeline.create_key("--org", ORG, "--app", APP)
-    want = brute_force(times, now + timedelta(minutes=1), "day", 2)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        got = httpx.get(
-            pipeline.api_url + "/sessions/data_series",
-            params={
-                "length": 2,
-                "app_id": APP,
-                "ending_at": (now + timedelta(minutes=1)).isoformat(),
-            },
-            headers={"Authorization": f"Bearer {key}"},
-        ).json()["data"]
-        if got == want:
-            break
-        time.sleep(0.5)
+    end = now + timedelta(minutes=1)
+    want = brute_force(times, end, "day", 2)
+    params = {"length": 2, "app_id": APP, "ending_at": end.isoformat()}
+    assert poll_series(pipeline.api_url + "/sessions/data_series", key, params, want) == want
     return times, key, now
 
 

@@ -4,62 +4,15 @@ for two apps over several hours come back as exact hourly and daily series over 
 from __future__ import annotations
 
 import random
-import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
-import pytest
 
 from sessionflow.clickhouse import ClickHouse
 from tests.e2e.pipeline import Pipeline
+from tests.e2e.sessions import ORG, body, brute_force, poll_series
 
-ORG = "E2E0123456789@AdobeOrg"
 APPS = ("rsid-alpha", "rsid-beta")
-
-
-def body(app: str, ts_ms: int) -> dict:
-    return {
-        "eventType": "sessionStart",
-        "playerTime": {"playhead": 0, "ts": ts_ms},
-        "params": {
-            "analytics.trackingServer": "t.example.net", "analytics.reportSuite": app,
-            "visitor.marketingCloudOrgId": ORG, "media.id": "vid", "media.playerName": "p",
-            "media.channel": "c", "media.contentType": "VOD", "media.length": 30.5,
-        },
-    }  # fmt: skip
-
-
-def hour_label(at: datetime, zone: timezone) -> str:
-    local = at.astimezone(zone).replace(minute=0, second=0, microsecond=0)
-    return local.isoformat()
-
-
-def expected_series(times: list[datetime], end: datetime, unit: str, length: int) -> list[dict]:
-    zone = end.tzinfo
-    assert isinstance(zone, timezone)
-    if unit == "hour":
-        last = end.replace(minute=0, second=0, microsecond=0)
-        labels = [hour_label(last - timedelta(hours=i), zone) for i in range(length - 1, -1, -1)]
-        counts = Counter(hour_label(t, zone) for t in times)
-    else:
-        last_day = end.date()
-        labels = [(last_day - timedelta(days=i)).isoformat() for i in range(length - 1, -1, -1)]
-        counts = Counter(t.astimezone(zone).date().isoformat() for t in times)
-    return [{"time": label, "sessions": counts.get(label, 0)} for label in labels]
-
-
-def wait_for_series(url: str, key: str, params: dict, expected: list[dict]) -> dict:
-    deadline = time.monotonic() + 90
-    answer: dict = {}
-    while time.monotonic() < deadline:
-        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
-        assert response.status_code == 200, response.text
-        answer = response.json()
-        if answer["data"] == expected:
-            return answer
-        time.sleep(0.5)
-    pytest.fail(f"series never matched for {params}:\n got {answer}\nwant {expected}")
 
 
 def test_two_apps_over_several_hours(pipeline: Pipeline):
@@ -81,20 +34,25 @@ def test_two_apps_over_several_hours(pipeline: Pipeline):
     end = now + timedelta(minutes=1)
 
     hourly = {"length": 10, "unit": "hour", "ending_at": end.isoformat()}
-    answer = wait_for_series(url, key, hourly, expected_series(everything, end, "hour", 10))
+    want = brute_force(everything, end, "hour", 10)
+    assert poll_series(url, key, hourly, want) == want
+    answer = httpx.get(url, params=hourly, headers={"Authorization": f"Bearer {key}"}).json()
     assert answer["message"] == "success" and len(answer["data"]) == 10
 
     daily = {"length": 3, "ending_at": end.isoformat()}
-    wait_for_series(url, key, daily, expected_series(everything, end, "day", 3))
+    want = brute_force(everything, end, "day", 3)
+    assert poll_series(url, key, daily, want) == want
 
     alpha = {**hourly, "app_id": APPS[0]}
-    wait_for_series(url, key, alpha, expected_series(sent[APPS[0]], end, "hour", 10))
+    want = brute_force(sent[APPS[0]], end, "hour", 10)
+    assert poll_series(url, key, alpha, want) == want
 
     for offset in (timedelta(hours=-5), timedelta(hours=5, minutes=30)):
         local_end = end.astimezone(timezone(offset))
         for unit in ("hour", "day"):
             params = {"length": 9, "unit": unit, "ending_at": local_end.isoformat()}
-            wait_for_series(url, key, params, expected_series(everything, local_end, unit, 9))
+            want = brute_force(everything, local_end, unit, 9)
+            assert poll_series(url, key, params, want) == want
 
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
     try:

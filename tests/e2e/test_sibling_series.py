@@ -3,28 +3,14 @@ marketingCloudUserId, else visitorId), both through the real pipeline."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_sessions_path import ORG, body
+from tests.e2e.sessions import ORG, body, poll_series
 
 APP = "rsid-siblings"
-
-
-def wait_for(url: str, params: dict, key: str, want: list) -> list:
-    got: list = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
-        assert response.status_code == 200, response.text
-        got = response.json()["data"]
-        if got == want:
-            break
-        time.sleep(0.5)
-    return got
 
 
 def test_events_and_dau_series(pipeline: Pipeline):
@@ -48,14 +34,14 @@ def test_events_and_dau_series(pipeline: Pipeline):
     events_url = pipeline.api_url + "/events/data_series"
     today = now.date().isoformat()
     yesterday = (now - timedelta(days=1)).date().isoformat()
-    got = wait_for(events_url, {"event": "play", "length": 2, "ending_at": end}, key,
-                   [{"time": yesterday, "count": 0}, {"time": today, "count": 10}])  # fmt: skip
+    got = poll_series(events_url, key, {"event": "play", "length": 2, "ending_at": end},
+                      [{"time": yesterday, "count": 0}, {"time": today, "count": 10}])  # fmt: skip
     assert got == [{"time": yesterday, "count": 0}, {"time": today, "count": 10}]
-    starts = wait_for(events_url, {"event": "sessionStart", "length": 1, "ending_at": end}, key,
-                      [{"time": today, "count": 5}])  # fmt: skip
+    starts = poll_series(events_url, key, {"event": "sessionStart", "length": 1, "ending_at": end},
+                         [{"time": today, "count": 5}])  # fmt: skip
     assert starts == [{"time": today, "count": 5}]
     dau_url = pipeline.api_url + "/kpi/dau/data_series"
-    dau = wait_for(dau_url, {"length": 1, "ending_at": end}, key, [{"time": today, "dau": 3}])
+    dau = poll_series(dau_url, key, {"length": 1, "ending_at": end}, [{"time": today, "dau": 3}])
     assert dau == [{"time": today, "dau": 3}]
     auth = {"Authorization": f"Bearer {key}"}
     assert httpx.get(events_url, params={"length": 1}, headers=auth).status_code == 400

@@ -21,7 +21,7 @@ import httpx
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable
 from tests.e2e.pipeline import Pipeline, services
-from tests.e2e.test_sessions_path import ORG, body, expected_series
+from tests.e2e.sessions import ORG, body, brute_force
 
 APPS = ("fault-a", "fault-b")
 
@@ -134,22 +134,22 @@ def test_counts_stay_exact_through_crashes_and_restarts(pipeline: Pipeline, tmp_
     queries = [
         (
             {"length": 5, "unit": "hour", "ending_at": end.isoformat()},
-            expected_series(times, end, "hour", 5),
+            brute_force(times, end, "hour", 5),
         ),
         (
             {"length": 2, "unit": "day", "ending_at": end.isoformat()},
-            expected_series(times, end, "day", 2),
+            brute_force(times, end, "day", 2),
         ),
     ]
     for app in APPS:
         app_times = [at for _, a, at in load.created if a == app]
         queries.append(
             ({"length": 5, "unit": "hour", "ending_at": end.isoformat(), "app_id": app},
-             expected_series(app_times, end, "hour", 5))
+             brute_force(app_times, end, "hour", 5))
         )  # fmt: skip
         queries.append(
             ({"length": 2, "unit": "day", "ending_at": end.isoformat(), "segment_id": app},
-             expected_series(app_times, end, "day", 2))
+             brute_force(app_times, end, "day", 2))
         )  # fmt: skip
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
     db = pipeline.settings.clickhouse_database

@@ -11,7 +11,7 @@ import httpx
 
 from sessionflow.clickhouse import ClickHouse
 from tests.e2e.pipeline import Pipeline, services
-from tests.e2e.test_sessions_path import ORG, body
+from tests.e2e.sessions import ORG, body
 
 
 def port_open(port: int) -> bool:

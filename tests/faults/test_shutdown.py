@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_sessions_path import ORG, body
+from tests.e2e.sessions import ORG, body, poll_series
 
 
 def test_sigterm_is_graceful_and_loses_nothing(pipeline: Pipeline):
@@ -45,16 +45,7 @@ def test_sigterm_is_graceful_and_loses_nothing(pipeline: Pipeline):
     pipeline.wait_http(pipeline.api_url + "/health")
     key = pipeline.create_key("--org", ORG, "--app", "shutdown-app")
     end = datetime.now(UTC) + timedelta(minutes=1)
-    total = -1
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        response = httpx.get(
-            pipeline.api_url + "/sessions/data_series",
-            params={"length": 1, "app_id": "shutdown-app", "ending_at": end.isoformat()},
-            headers={"Authorization": f"Bearer {key}"},
-        )
-        total = response.json()["data"][0]["sessions"]
-        if total == len(created):
-            break
-        time.sleep(0.5)
-    assert created and total == len(created)
+    want = [{"time": end.date().isoformat(), "sessions": len(created)}]
+    params = {"length": 1, "app_id": "shutdown-app", "ending_at": end.isoformat()}
+    assert created
+    assert poll_series(pipeline.api_url + "/sessions/data_series", key, params, want) == want

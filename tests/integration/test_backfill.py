@@ -10,9 +10,10 @@ from analytics.series import plan, session_series
 from schemas import codec
 from schemas.topics import Topics
 from sessionflow.backfill import SegmentCount, backfill, reconcile_segment
+from sessionflow.kafka import ConsumedRecord
 from sessionflow.segmentfilter import parse_filter
 from sessionflow.timebuckets import Unit, to_ms
-from sinks.writer import ClickHouseWriter, Incoming
+from sinks.writer import ClickHouseWriter
 
 from .test_sink import start_record
 
@@ -30,7 +31,7 @@ async def test_backfill_and_reconcile_split_at_the_markers(settings, clickhouse,
             record["custom_metadata"] = {"tier": "gold" if offset % 2 == 0 else "silver"}
             if offset % 2 == 0:
                 gold[partition].append(offset)
-            batch.append(Incoming(topics.media_events, partition, offset, None,
+            batch.append(ConsumedRecord(topics.media_events, partition, offset, None,
                                   codec.media_events().encode(record)))  # fmt: skip
     ClickHouseWriter(clickhouse, topics, 5000).write(batch)
     # Start markers at offset 5 of partition 0 and 3 of partition 1 (no sessions there: in

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from analytics.series import plan, session_series
 from schemas import codec
 from schemas.topics import Topics
+from sessionflow.kafka import ConsumedRecord
 from sessionflow.timebuckets import Unit, to_ms
-from sinks.writer import ClickHouseWriter, Incoming
+from sinks.writer import ClickHouseWriter
 from tests.e2e.pipeline import settings_env
 
 from .test_sink import start_record
@@ -24,7 +25,7 @@ def test_reconcile_rebuilds_counts_idempotently(settings, clickhouse, anyio_back
         day + timedelta(days=1, hours=2)
     ]
     batch = [
-        Incoming(topics.media_events, offset % 2, offset, None,
+        ConsumedRecord(topics.media_events, offset % 2, offset, None,
                  codec.media_events().encode(start_record(f"{offset:064x}", to_ms(at))))
         for offset, at in enumerate(times)
     ]  # fmt: skip

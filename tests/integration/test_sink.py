@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from schemas import codec
 from schemas.topics import Topics
-from sinks.writer import ClickHouseWriter, Incoming
+from sessionflow.kafka import ConsumedRecord
+from sinks.writer import ClickHouseWriter
 
 
 def start_record(sid: str, at_ms: int) -> dict:
@@ -22,14 +23,16 @@ def test_redelivered_batch_is_stored_once(settings, clickhouse):
     writer = ClickHouseWriter(clickhouse, topics, 5000)
     at = 1_731_672_000_000
     batch = [
-        Incoming(topics.media_events, 0, offset, None,
+        ConsumedRecord(topics.media_events, 0, offset, None,
                  codec.media_events().encode(start_record(f"{offset:064x}", at)))
         for offset in range(5)
     ]  # fmt: skip
     count = {"org_id": "org'1", "app_id": "app\\1", "segment_id": "", "unit": "hour",
              "bucket_start_ms": at - at % 3_600_000, "source_partition": 0, "count": 5,
              "version": 4}  # fmt: skip
-    batch.append(Incoming(topics.session_counts, 0, 0, None, codec.session_counts().encode(count)))
+    batch.append(
+        ConsumedRecord(topics.session_counts, 0, 0, None, codec.session_counts().encode(count))
+    )
     first = writer.write(batch)
     assert (first.sessions, first.events, first.counts, first.duplicates) == (5, 5, 1, 0)
     again = writer.write(batch[2:] + batch[:2])
@@ -47,6 +50,6 @@ def test_redelivered_batch_is_stored_once(settings, clickhouse):
 def test_undecodable_records_are_rejected_not_fatal(settings, clickhouse):
     topics = Topics(settings.topic_prefix)
     result = ClickHouseWriter(clickhouse, topics, 5000).write(
-        [Incoming(topics.media_events, 1, 9, b"k", b"not avro")]
+        [ConsumedRecord(topics.media_events, 1, 9, b"k", b"not avro")]
     )
     assert [r.reason for r in result.rejected] == ["undecodable"]
