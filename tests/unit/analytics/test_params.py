@@ -2,7 +2,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from analytics.params import parse_ending_at, parse_series_query
+from analytics.params import (
+    check_segment_id,
+    parse_ending_at,
+    parse_segment_definition,
+    parse_series_query,
+)
 from sessionflow.errors import InvalidInput
 from sessionflow.timebuckets import Unit
 
@@ -58,3 +63,23 @@ def test_every_bad_parameter_is_named():
         parse_series_query({"length": "1.5"}, NOW)
     with pytest.raises(InvalidInput):
         parse_series_query({"length": "0"}, NOW)
+
+
+def test_segment_definition_is_parsed_and_every_problem_named():
+    ok = parse_segment_definition(
+        b'{"name": "Gold", "app_id": null, "filter": '
+        b'{"field": "customMetadata.tier", "op": "eq", "value": "gold"}}'
+    )
+    assert ok.name == "Gold" and ok.app_id is None
+    with pytest.raises(InvalidInput) as caught:
+        parse_segment_definition(b'{"name": "", "app_id": 5, "extra": 1}')
+    paths = [e.path for e in caught.value.errors]
+    assert paths == ["body", "name", "app_id", "filter"]
+    with pytest.raises(InvalidInput, match="invalid segment"):
+        parse_segment_definition(b"[1]")
+    with pytest.raises(InvalidInput):
+        parse_segment_definition(b"{")
+    check_segment_id("live-sport_2.v1")
+    for bad in ("", "-x", "a" * 65, "a@1", "a b"):
+        with pytest.raises(InvalidInput):
+            check_segment_id(bad)
