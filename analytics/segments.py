@@ -202,7 +202,7 @@ class Segments:
             alive = current if current is not None and current.status != DELETED else None
             if alive is not None and (alive.app_id, alive.filter) == (app_id, filter_json):
                 if alive.name != name:
-                    alive = replace(alive, name=name, version=alive.version + 1)
+                    alive = replace(alive, name=name, version=_stamp())
                     await asyncio.to_thread(self.store.save, alive)
                 return alive, False
             if alive is None or alive.app_id != app_id:
@@ -218,19 +218,35 @@ class Segments:
                 org_id, segment_id, stamp, name, app_id, filter_json, BACKFILLING, (),
                 datetime.now(UTC), stamp,
             )  # fmt: skip
-            if alive is not None:
-                await self._mark(alive, "stop")
-            segment = replace(segment, markers=await self._mark(segment, "start"))
+            # Start the new generation and store it before stopping the old one: whatever
+            # fails half-way, the stored row never names a generation that is not counted.
+            try:
+                markers = await self._mark(segment, "start")
+            except KafkaUnavailable:
+                await self._stop_quietly(segment)
+                raise
+            segment = replace(segment, markers=markers)
             await asyncio.to_thread(self.store.save, segment)
+            if alive is not None:
+                await self._stop_quietly(alive)
             logger.info("segment %s/%s defined, markers %s", org_id, segment.key, segment.markers)
             return segment, alive is None
 
     async def delete(self, segment: Segment) -> None:
+        """Delete (readers get 404 at once), then stop the worker counting it."""
         async with self._lock:
-            await self._mark(segment, "stop")
             await asyncio.to_thread(
                 self.store.save, replace(segment, status=DELETED, version=_stamp())
             )
+            await self._stop_quietly(segment)
+
+    async def _stop_quietly(self, segment: Segment) -> None:
+        """Stop markers for a generation nobody reads any more. If Kafka refuses them, the
+        worker keeps counting it into rows no answer uses: wasted work, never a wrong count."""
+        try:
+            await self._mark(segment, "stop")
+        except KafkaUnavailable as exc:
+            logger.warning("segment %s/%s not stopped: %s", segment.org_id, segment.key, exc)
 
     async def complete(self, segment: Segment) -> Segment:
         """Backfill ``segment`` if the sink has stored everything before its markers; return it
