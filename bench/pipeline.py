@@ -76,6 +76,10 @@ def main() -> None:
         "--delay-ms", type=int, default=0,
         help="pause per connection between requests (0: max rate); 100 ~ 300 req/s on 32 conns",
     )  # fmt: skip
+    parser.add_argument(
+        "--segments", type=int, default=0,
+        help="segments defined before the load (the worker evaluates each on every session)",
+    )  # fmt: skip
     parser.add_argument("--out", default="pipeline.json")
     args = parser.parse_args()
     logs = HERE / "results" / "logs"
@@ -112,7 +116,28 @@ def main() -> None:
             "max": round(max(fresh)), "samples": len(fresh),
         }  # fmt: skip
 
-        # 2. load, lag and memory
+        # 2. segments: definition latency (markers, sink catch-up, backfill) and first answers
+        put_ms = []
+        for i in range(max(args.segments, 5)):
+            definition = {"name": f"bench {i}", "app_id": "bench-app", "filter": {"any": [
+                {"field": "params.media.contentType", "op": "eq", "value": "VOD"},
+                {"field": "customMetadata.n", "op": "eq", "value": str(i)}]}}  # fmt: skip
+            t0 = time.perf_counter()
+            response = api.put(f"/segments/s{i}", json=definition, headers=auth, timeout=60)
+            put_ms.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 201, response.text
+        end = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+        first = api.get("/sessions/data_series", params={"length": 2, "ending_at": end,
+                        "segment_id": "s0"}, headers=auth).json()["data"]  # fmt: skip
+        assert sum(item["sessions"] for item in first) == count()  # every session is VOD
+        for i in range(args.segments, max(args.segments, 5)):
+            assert api.delete(f"/segments/s{i}", headers=auth).status_code == 204
+        results["segment_put_ms"] = {
+            "p50": round(percentile(put_ms, 50)), "max": round(max(put_ms)),
+            "defined": len(put_ms), "kept_for_load": args.segments,
+        }  # fmt: skip
+
+        # 3. load, lag and memory
         samples: list[dict[str, float]] = []
         stop = threading.Event()
         settings = pipeline.settings
