@@ -71,8 +71,8 @@ def create_app(settings: Settings) -> faust.App:
     expires = timedelta(days=settings.window_expires_days)
     tables = {
         unit: app.Table(
-            f"session-counts-{unit.value}",
-            default=list,
+            f"window-counts-{unit.value}",
+            default=dict,
             partitions=settings.topic_partitions,
             key_type=str,
         )
@@ -92,12 +92,12 @@ def create_app(settings: Settings) -> faust.App:
             headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
         )
 
-    pending: dict[tuple[str, Unit, int], bytes] = {}
+    pending: dict[tuple[str, Unit, int, str], bytes] = {}
 
     async def send_counts() -> None:
         """Publish the latest count of every window touched since the last call."""
         while pending:
-            (key, _, _), value = pending.popitem()
+            (key, _, _, _), value = pending.popitem()
             await counts_out.send(key=key.encode(), value=value)
 
     producer = app.producer
@@ -162,19 +162,20 @@ def create_app(settings: Settings) -> faust.App:
             return
         _counted_at.set(at_ms / 1000)
         matched = segments_of(segments[str(item.partition)], record, item.offset, matchers)
-        for target in counting.targets(
-            record["org_id"], record["app_id"], matched, at_ms, item.partition
-        ):
-            table = tables[target.unit]
-            state, applied = counting.apply(table[target.key].value(), item.offset)
-            if applied:
-                table[target.key] = state
+        for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
+            table = tables[window.unit]
+            state, changed = counting.apply(table[window.key].value(), matched, item.offset)
+            if changed:
+                table[window.key] = state
             # Announced even when the record was already applied: a crash may have lost the
             # count update after the changelog got the state. Versions make it idempotent.
             # Updates of one window are coalesced until the next flush (before every commit).
-            pending[(target.key, target.unit, target.bucket_start_ms)] = counts_codec.encode(
-                counting.count_record(target, item.partition, state)
-            )
+            for segment_id in (counting.ALL_SESSIONS, *matched):
+                pending[(window.key, window.unit, window.bucket_start_ms, segment_id)] = (
+                    counts_codec.encode(
+                        counting.count_record(window, segment_id, item.partition, state[segment_id])
+                    )
+                )
 
     @app.agent(source, name="count-sessions")
     async def count_sessions(stream: Any) -> None:

@@ -1,14 +1,16 @@
 """Pure counting logic of the worker: which windows a session counts in, and the idempotent
 update of one window's state.
 
-A window's state is ``[count, last_offset]``, kept per (org, app, segment, unit, source
-partition) and window. Records of one source partition arrive in offset order, so a record at
-or below ``last_offset`` was already applied: replays after a crash or a rebalance change
-nothing, and each update is one changelog record (count and offset move together).
+A window's state is ``{segment_id: [count, last_offset]}`` (``""``: all sessions), kept per
+(org, app, unit, source partition) and window. Records of one source partition arrive in offset
+order, so a record at or below a segment's ``last_offset`` was already applied: replays after a
+crash or a rebalance change nothing. All of a window's segments live in one value, so counting
+a session is one changelog record per window, however many segments it matches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,40 +20,40 @@ from sessionflow.timebuckets import STORED_UNITS, Unit, bucket_start_ms
 
 ALL_SESSIONS = ""  # segment id of the unsegmented count
 
-State = list[int]
+Entry = list[int]  # [count, last_offset]
+State = dict[str, Entry]
 
 
 @dataclass(frozen=True)
-class Target:
+class Window:
     """One window a session counts in."""
 
     unit: Unit
     key: str  # the Faust table key (JSON text, unambiguous whatever the ids hold)
     org_id: str
     app_id: str
-    segment_id: str
     bucket_start_ms: int
 
 
-def targets(
-    org_id: str, app_id: str, segments: list[str], at_ms: int, partition: int
-) -> list[Target]:
-    """Every (unit, segment) window a session at ``at_ms`` from ``partition`` counts in."""
-    found = []
-    for segment_id in [ALL_SESSIONS, *segments]:
-        key = orjson.dumps([org_id, app_id, segment_id, partition]).decode()
-        for unit in STORED_UNITS:
-            start = bucket_start_ms(at_ms, unit.ms)
-            found.append(Target(unit, key, org_id, app_id, segment_id, start))
-    return found
+def windows(org_id: str, app_id: str, at_ms: int, partition: int) -> list[Window]:
+    """The quarter-hour, hour and day windows of a session at ``at_ms`` from ``partition``."""
+    key = orjson.dumps([org_id, app_id, partition]).decode()
+    return [
+        Window(unit, key, org_id, app_id, bucket_start_ms(at_ms, unit.ms)) for unit in STORED_UNITS
+    ]
 
 
-def apply(state: State | None, offset: int) -> tuple[State, bool]:
-    """Count the record at ``offset`` into ``state`` unless it is already in; say if it was new."""
-    count, last = (state[0], state[1]) if state else (0, -1)
-    if offset <= last:
-        return [count, last], False
-    return [count + 1, offset], True
+def apply(state: State | None, segments: Iterable[str], offset: int) -> tuple[State, list[str]]:
+    """Count the record at ``offset`` into all sessions and each of ``segments`` unless it is
+    in already; return the new state and the segment ids whose count changed."""
+    new = dict(state) if state else {}
+    changed = []
+    for segment_id in (ALL_SESSIONS, *segments):
+        count, last = new.get(segment_id, (0, -1))
+        if offset > last:
+            new[segment_id] = [count + 1, offset]
+            changed.append(segment_id)
+    return new, changed
 
 
 def is_late(at_ms: int, now_ms: int, horizon_ms: int) -> bool:
@@ -60,16 +62,16 @@ def is_late(at_ms: int, now_ms: int, horizon_ms: int) -> bool:
     return at_ms < now_ms - horizon_ms
 
 
-def count_record(target: Target, partition: int, state: State) -> dict[str, Any]:
-    """The ``SessionCount`` record announcing a window's absolute state."""
+def count_record(window: Window, segment_id: str, partition: int, entry: Entry) -> dict[str, Any]:
+    """The ``SessionCount`` record announcing one segment's absolute count in a window."""
     return {
-        "org_id": target.org_id,
-        "app_id": target.app_id,
-        "segment_id": target.segment_id,
-        "unit": target.unit.value,
-        "bucket_start_ms": target.bucket_start_ms,
+        "org_id": window.org_id,
+        "app_id": window.app_id,
+        "segment_id": segment_id,
+        "unit": window.unit.value,
+        "bucket_start_ms": window.bucket_start_ms,
         "source_partition": partition,
-        "count": state[0],
+        "count": entry[0],
         # Even versions for the worker, odd ones for `sessionflow reconcile`.
-        "version": 2 * state[1],
+        "version": 2 * entry[1],
     }
