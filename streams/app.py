@@ -92,12 +92,15 @@ def create_app(settings: Settings) -> faust.App:
             headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
         )
 
-    pending: dict[tuple[str, Unit, int, str], bytes] = {}
+    # The latest count of every window and segment touched since the last flush (encoded only
+    # when sent: a busy window is updated many times per flush).
+    pending: dict[tuple[str, Unit, int, str], tuple[counting.Window, int, counting.Entry]] = {}
 
     async def send_counts() -> None:
         """Publish the latest count of every window touched since the last call."""
         while pending:
-            (key, _, _, _), value = pending.popitem()
+            (key, _, _, segment_id), (window, partition, entry) = pending.popitem()
+            value = counts_codec.encode(counting.count_record(window, segment_id, partition, entry))
             await counts_out.send(key=key.encode(), value=value)
 
     producer = app.producer
@@ -172,9 +175,9 @@ def create_app(settings: Settings) -> faust.App:
             # Updates of one window are coalesced until the next flush (before every commit).
             for segment_id in (counting.ALL_SESSIONS, *matched):
                 pending[(window.key, window.unit, window.bucket_start_ms, segment_id)] = (
-                    counts_codec.encode(
-                        counting.count_record(window, segment_id, item.partition, state[segment_id])
-                    )
+                    window,
+                    item.partition,
+                    state[segment_id],
                 )
 
     @app.agent(source, name="count-sessions")
