@@ -32,7 +32,7 @@ from schemas.topics import Topics
 from sessionflow.backfill import SegmentCount, backfill
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
-from sessionflow.kafka import Publisher, committed_offsets
+from sessionflow.kafka import Publisher, committed_offsets, ensure_sessionflow_topics
 from sessionflow.segmentfilter import Node, canonical, parse_filter
 from sessionflow.settings import Settings
 
@@ -157,7 +157,9 @@ class Segments:
     async def _publisher_ready(self) -> Publisher:
         if not self._started:
             try:
-                await self._publisher.start(wait_s=self._settings.kafka_publish_timeout_ms / 1000)
+                wait_s = self._settings.kafka_publish_timeout_ms / 1000
+                await ensure_sessionflow_topics(self._settings, wait_s)
+                await self._publisher.start(wait_s=wait_s)
             except (KafkaError, OSError) as exc:
                 raise KafkaUnavailable(
                     "the event store is unavailable", self._settings.retry_after_seconds
@@ -174,6 +176,8 @@ class Segments:
         publisher = await self._publisher_ready()
         topic = self._topics.media_events
         partitions = await publisher.partitions(topic)
+        if not partitions:
+            raise KafkaUnavailable(f"topic {topic} has no partitions yet")
         value = self._markers.encode(
             {
                 "org_id": segment.org_id,
@@ -185,7 +189,7 @@ class Segments:
         )
         written = await asyncio.gather(
             *(
-                publisher.publish(topic, value, partition=p, headers=[codec.MARKER_HEADER])
+                publisher.publish(topic, value, partition=p, headers=[codec.SEGMENT_MARKER_HEADER])
                 for p in partitions
             )
         )

@@ -112,7 +112,7 @@ def segment_markers() -> AvroCodec:
     return AvroCodec(load_schemas("segment_marker"))
 
 
-MARKER_HEADER = ("sessionflow-record", b"segment-marker")
+SEGMENT_MARKER_HEADER = ("sessionflow-record", b"segment-marker")
 
 
 def is_segment_marker(value: bytes) -> bool:

@@ -7,21 +7,20 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
 
 from sessionflow.clickhouse import ClickHouse
-from tests.e2e.pipeline import Pipeline, launch
+from tests.e2e.pipeline import Pipeline
 from tests.e2e.sessions import ORG, body, brute_force, poll_series
-from tests.services import require_services, unique_settings
 
 APPS = ("rsid-seg-a", "rsid-seg-b")
 LIMIT = 4  # segments per app in this module (the default is 25)
+SETTINGS = {"segments_per_app": LIMIT}  # read by the pipeline fixture
 
 
 @dataclass(frozen=True)
@@ -30,18 +29,6 @@ class Sent:
     app: str
     tier: str | None
     show: str
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    settings = unique_settings().model_copy(update={"segments_per_app": LIMIT})
-    require_services(settings)
-    logs: Path = tmp_path_factory.mktemp("segment-logs")
-    running = launch(settings, logs)
-    try:
-        yield running
-    finally:
-        running.stop_all()
 
 
 class Sender:

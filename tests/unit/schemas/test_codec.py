@@ -107,3 +107,15 @@ def test_every_version_only_adds_fields_with_defaults():
             assert old_fields[name]["type"] == new_fields[name]["type"]
         for name in set(new_fields) - set(old_fields):
             assert "default" in new_fields[name]
+
+
+def test_segment_markers_are_told_apart_from_media_events_by_fingerprint():
+    marker = {"org_id": "o", "segment_key": "gold@1", "action": "start", "app_id": None,
+              "filter": '{"field":"customMetadata.tier","op":"exists"}'}  # fmt: skip
+    value = codec.segment_markers().encode(marker)
+    assert codec.is_segment_marker(value)
+    assert codec.segment_markers().decode(value) == marker
+    with pytest.raises(SerializationError, match="unknown writer schema"):
+        codec.media_events().decode(value)
+    assert not codec.is_segment_marker(b"\xc3\x01" + b"\x00" * 8)
+    assert not codec.is_segment_marker(b"")
