@@ -79,10 +79,11 @@ def event_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: in
     )  # fmt: skip
 
 
-def count_row(record: Mapping[str, Any]) -> Row:
-    """The ``session_counts`` row of a ``SessionCount`` record."""
-    return (
-        record["org_id"], record["app_id"], record["segment_id"], record["unit"],
-        moment(record["bucket_start_ms"]), record["source_partition"], "stream",
-        record["count"], record["version"],
-    )  # fmt: skip
+def count_rows(record: Mapping[str, Any]) -> list[Row]:
+    """The ``session_counts`` rows of a ``SessionCount`` record (its window and ``more``)."""
+    return [
+        (record["org_id"], record["app_id"], window["segment_id"], window["unit"],
+         moment(window["bucket_start_ms"]), record["source_partition"], "stream",
+         window["count"], window["version"])
+        for window in (record, *record.get("more", ()))
+    ]  # fmt: skip

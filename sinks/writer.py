@@ -81,7 +81,7 @@ class ClickHouseWriter:
                             rows.session_row(record, item.partition, item.offset, now_ms)
                         )
                 elif item.topic == self._topics.session_counts:
-                    count_rows.append(rows.count_row(self._counts.decode(item.value)))
+                    count_rows.extend(rows.count_rows(self._counts.decode(item.value)))
                 else:
                     result.rejected.append(Rejected(item, "unexpected-topic", item.topic))
             except SerializationError as exc:

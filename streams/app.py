@@ -92,15 +92,17 @@ def create_app(settings: Settings) -> faust.App:
             headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
         )
 
-    # The latest count of every window and segment touched since the last flush (encoded only
-    # when sent: a busy window is updated many times per flush).
-    pending: dict[tuple[str, Unit, int, str], tuple[counting.Window, int, counting.Entry]] = {}
+    # The latest count of every window and segment touched since the last flush, by window key
+    # (org, app, source partition); encoded only when sent.
+    Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
+    pending: dict[tuple[str, int], Touched] = {}
 
     async def send_counts() -> None:
-        """Publish the latest count of every window touched since the last call."""
+        """Publish the latest count of every window touched since the last call: one record
+        per window key, a consistent snapshot of its windows (the sink writes it whole)."""
         while pending:
-            (key, _, _, segment_id), (window, partition, entry) = pending.popitem()
-            value = counts_codec.encode(counting.count_record(window, segment_id, partition, entry))
+            (key, partition), touched = pending.popitem()
+            value = counts_codec.encode(counting.count_record(partition, list(touched.values())))
             await counts_out.send(key=key.encode(), value=value)
 
     producer = app.producer
@@ -173,10 +175,11 @@ def create_app(settings: Settings) -> faust.App:
             # Announced even when the record was already applied: a crash may have lost the
             # count update after the changelog got the state. Versions make it idempotent.
             # Updates of one window are coalesced until the next flush (before every commit).
+            touched = pending.setdefault((window.key, item.partition), {})
             for segment_id in (counting.ALL_SESSIONS, *matched):
-                pending[(window.key, window.unit, window.bucket_start_ms, segment_id)] = (
+                touched[(window.unit, window.bucket_start_ms, segment_id)] = (
                     window,
-                    item.partition,
+                    segment_id,
                     state[segment_id],
                 )
 

@@ -62,16 +62,25 @@ def is_late(at_ms: int, now_ms: int, horizon_ms: int) -> bool:
     return at_ms < now_ms - horizon_ms
 
 
-def count_record(window: Window, segment_id: str, partition: int, entry: Entry) -> dict[str, Any]:
-    """The ``SessionCount`` record announcing one segment's absolute count in a window."""
+def count_record(partition: int, windows: list[tuple[Window, str, Entry]]) -> dict[str, Any]:
+    """The ``SessionCount`` record announcing the absolute counts of ``windows`` (each a window,
+    a segment id and its entry), all of one (org, app) and source partition."""
+    first, *rest = (
+        {
+            "segment_id": segment_id,
+            "unit": window.unit.value,
+            "bucket_start_ms": window.bucket_start_ms,
+            "count": entry[0],
+            # Even versions for the worker, odd ones for `sessionflow reconcile`.
+            "version": 2 * entry[1],
+        }
+        for window, segment_id, entry in windows
+    )
+    window = windows[0][0]
     return {
         "org_id": window.org_id,
         "app_id": window.app_id,
-        "segment_id": segment_id,
-        "unit": window.unit.value,
-        "bucket_start_ms": window.bucket_start_ms,
         "source_partition": partition,
-        "count": entry[0],
-        # Even versions for the worker, odd ones for `sessionflow reconcile`.
-        "version": 2 * entry[1],
+        **first,
+        "more": rest,
     }

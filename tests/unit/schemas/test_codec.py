@@ -72,7 +72,11 @@ def test_count_round_trip():
         "count": 7,
         "version": 99,
     }
-    assert codec.session_counts().decode(codec.session_counts().encode(record)) == record
+    counts = codec.session_counts()
+    # A v1 record (one window) reads as v2 with no further windows.
+    assert counts.decode(counts.encode(record, version=1)) == {**record, "more": []}
+    more = [{"segment_id": "s@1", "unit": "day", "bucket_start_ms": 0, "count": 1, "version": 2}]
+    assert counts.decode(counts.encode({**record, "more": more})) == {**record, "more": more}
 
 
 def test_schema_files_are_versioned_and_valid_json():

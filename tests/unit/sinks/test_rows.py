@@ -37,8 +37,12 @@ def test_event_and_count_rows_match_columns():
         "count": 1,
         "version": 5,
     }
-    row = rows.count_row(count)
+    (row,) = rows.count_rows(count)  # a v1 record: one window
     assert len(row) == len(rows.COUNT_COLUMNS) and row[4].timestamp() == 86_400
+    more = {"segment_id": "g@1", "unit": "hour", "bucket_start_ms": 0, "count": 2, "version": 8}
+    both = rows.count_rows({**count, "more": [more]})
+    assert [r[2:5] for r in both] == [("", "day", row[4]), ("g@1", "hour", rows.moment(0))]
+    assert both[1][5:] == (0, "stream", 2, 8)
 
 
 def test_text_of_values():

@@ -42,11 +42,14 @@ def test_segments_count_in_the_same_state_each_with_its_own_offset():
     assert again == state and changed == []
 
 
-def test_count_record_carries_absolute_state_and_version():
-    window = counting.windows("o", "a", H, 2)[1]
-    record = counting.count_record(window, "gold@1", 2, [5, 42])
+def test_count_record_carries_absolute_states_and_versions_of_all_windows():
+    quarter, hour, _ = counting.windows("o", "a", H, 2)
+    record = counting.count_record(2, [(quarter, "", [5, 42]), (hour, "gold@1", [3, 40])])
     assert record["count"] == 5 and record["version"] == 84 and record["source_partition"] == 2
-    assert record["segment_id"] == "gold@1" and record["unit"] == window.unit.value
+    assert record["unit"] == "quarter" and record["segment_id"] == ""
+    assert record["more"] == [
+        {"segment_id": "gold@1", "unit": "hour", "bucket_start_ms": H, "count": 3, "version": 80}
+    ]
 
 
 def test_late_policy():
