@@ -132,10 +132,12 @@ def main() -> None:
         cases = {
             "day_utc": ("day", now.isoformat(), None),
             "hour_utc": ("hour", now.isoformat(), None),
+            "day_-05:00": ("day", now.astimezone(timezone_of(-300)).isoformat(), None),
             "day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat(), None),
             "hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat(), None),
             "segment_day_utc": ("day", now.isoformat(), "gold"),
             "segment_hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat(), "gold"),
+            "segment_day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat(), "gold"),
         }
         for name, (unit, ending_at, segment_id) in cases.items():
             params = {"length": 100, "unit": unit, "ending_at": ending_at}
