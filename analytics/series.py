@@ -1,9 +1,8 @@
 """Data series from the pre-aggregated ``session_counts`` table (never from raw sessions).
 
-Hours in the offset of ``ending_at`` are read as hour rows (whole-hour offsets) or quarter-hour
-rows (+05:45 …); UTC days as day rows; days in any other offset as UTC day rows plus and minus
-one edge piece per day (``day_edges``). Each stored window's count is its newest version per
-source partition and origin, summed.
+The requested buckets (hours or days in the offset of ``ending_at``) are tiled by the coarsest
+stored unit that fits that offset: days for UTC, hours for whole-hour offsets, quarter-hours
+otherwise. Each stored window's count is its newest version per source partition, summed.
 """
 
 from __future__ import annotations
@@ -14,84 +13,27 @@ from typing import Any
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.timebuckets import SeriesBucket, Unit, offset_ms_of, series_buckets, storage_unit
 
-_SIGNED_DAYS = """
-SELECT i, sum(v)
-FROM (
-    SELECT intDiv(toInt64(toUInt32(bucket_start)) - %(first_s)s + 172800, 86400) - 2 AS t_idx,
-           if(unit = 'day', t_idx + %(day_shift)s,
-              if(sign = 1, t_idx, t_idx + %(edge_shift)s)) AS i,
-           toInt64(c) * sign AS v
-    FROM (
-        SELECT app_id, unit, bucket_start, source_partition, origin,
-               argMax(count, version) AS c
-        FROM {database}.session_counts
-        WHERE org_id = %(org)s AND segment_id = %(segment)s
-          AND bucket_start >= toDateTime(%(lo_s)s) AND bucket_start < toDateTime(%(hi_s)s)
-          AND ((unit = 'day' AND bucket_start >= toDateTime(%(days_from)s)
-                AND bucket_start < toDateTime(%(days_to)s))
-            OR (unit = 'hour' AND bucket_start >= toDateTime(%(edges_from)s)
-                AND bucket_start < toDateTime(%(edges_to)s)
-                AND toUInt32(bucket_start) %% 86400 >= %(hour_lo)s
-                AND toUInt32(bucket_start) %% 86400 < %(hour_hi)s)
-            OR (unit = 'quarter' AND bucket_start >= toDateTime(%(edges_from)s)
-                AND bucket_start < toDateTime(%(edges_to)s)
-                AND toUInt32(bucket_start) %% 86400 >= %(quarter_lo)s
-                AND toUInt32(bucket_start) %% 86400 < %(quarter_hi)s))
-          {apps}
-        GROUP BY app_id, unit, bucket_start, source_partition, origin
-    )
-    ARRAY JOIN if(unit = 'day', [toInt8(1)], [toInt8(1), toInt8(-1)]) AS sign
-)
-GROUP BY i"""
+# Days in an offset that is not a whole hour (+05:30, +05:45, -03:30 ...): every UTC hour that
+# no day boundary splits is read as one hour row, and only the split hours as quarter rows
+# (23 hour rows + 4 quarter rows a day instead of 96 quarter rows).
+_MIXED_UNITS = """(
+        (unit = 'hour'
+         AND (toUInt32(bucket_start) + %(offset_s)s) %% %(width_s)s <= %(width_s)s - 3600)
+        OR (unit = 'quarter'
+         AND (intDiv(toUInt32(bucket_start), 3600) * 3600 + %(offset_s)s) %% %(width_s)s
+             > %(width_s)s - 3600))"""
 
 
-def day_edges(first_s: int, days: int) -> dict[str, int]:
-    """How ``days`` local days starting at ``first_s`` (not a UTC midnight) are read from UTC
-    day rows plus and minus an edge piece of each UTC day (query parameters of
-    ``_SIGNED_DAYS``).
-
-    With ``r`` the UTC time of day at which local days start, a local day is
-    ``day(d) - head(d) + head(d+1)`` (head: [00:00, r)) or ``tail(d) + day(d+1) - tail(d+1)``
-    (tail: [r, 24:00)); the shorter piece is used, read as whole hour rows and the quarter rows
-    of the hour ``r`` splits. Consecutive days share their edges: ``days`` day rows and
-    ``days + 1`` edges instead of 24 to 27 rows a day. An edge row adds to the local day it lies
-    in and subtracts from its neighbour; each count record carries a consistent snapshot of its
-    windows (``streams.counting.count_record``), so the difference never counts a session the
-    day rows do not hold.
-    """
-    r = first_s % 86400
-    if r == 0:
-        raise ValueError("UTC-aligned days are plain day rows")
-    end = first_s + days * 86400
-    split = r // 3600 * 3600
-    if r <= 43200:  # head: [0, r)
-        hour_lo, hour_hi, quarter_lo, quarter_hi = 0, split, split, r
-        day_shift, edge_shift = 1, 1
-        days_from, days_to = first_s - r, end - r
-        edges_from, edges_to = first_s - r, end
-    else:  # tail: [r, 86400)
-        ceil = -(-r // 3600) * 3600
-        hour_lo, hour_hi, quarter_lo, quarter_hi = ceil, 86400, r, ceil
-        day_shift, edge_shift = 0, -1
-        days_from, days_to = first_s - r + 86400, end - r + 86400
-        edges_from, edges_to = first_s, end + 86400 - r
-    return {
-        "hour_lo": hour_lo, "hour_hi": hour_hi, "quarter_lo": quarter_lo,
-        "quarter_hi": quarter_hi, "day_shift": day_shift, "edge_shift": edge_shift,
-        "days_from": days_from, "days_to": days_to, "edges_from": edges_from,
-        "edges_to": edges_to, "lo_s": min(days_from, edges_from), "hi_s": max(days_to, edges_to),
-    }  # fmt: skip
-
-
-def series_sql(database: str, with_apps: bool) -> str:
+def series_sql(database: str, with_apps: bool, mixed: bool = False) -> str:
     """The aggregate query: one row per requested bucket index that has sessions."""
     apps = "AND app_id IN %(apps)s" if with_apps else ""
+    units = _MIXED_UNITS if mixed else "unit = %(unit)s"
     return f"""
 SELECT intDiv(toInt64(toUInt32(bucket_start)) - %(first_s)s, %(width_s)s) AS idx, sum(c)
 FROM (
     SELECT app_id, unit, bucket_start, source_partition, origin, argMax(count, version) AS c
     FROM {database}.session_counts
-    WHERE org_id = %(org)s AND segment_id = %(segment)s AND unit = %(unit)s
+    WHERE org_id = %(org)s AND segment_id = %(segment)s AND {units}
       AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
       {apps}
     GROUP BY app_id, unit, bucket_start, source_partition, origin
@@ -99,14 +41,22 @@ FROM (
 GROUP BY idx"""
 
 
-def signed_days_sql(database: str, with_apps: bool) -> str:
-    apps = "AND app_id IN %(apps)s" if with_apps else ""
-    return _SIGNED_DAYS.replace("{database}", database).replace("{apps}", apps)
-
-
 def plan(ending_at: Any, unit: Unit, length: int) -> tuple[list[SeriesBucket], Unit]:
     buckets = series_buckets(ending_at, unit, length)
     return buckets, storage_unit(unit, offset_ms_of(ending_at))
+
+
+def session_series_query(
+    database: str, with_apps: bool, segment_id: str, buckets: list[SeriesBucket], stored: Unit
+) -> tuple[str, dict[str, Any]]:
+    """The session series query of ``buckets`` and its parameters beyond those of ``_indexed``."""
+    extra: dict[str, Any] = {"segment": segment_id, "unit": stored.value}
+    width_ms = buckets[0].end_ms - buckets[0].start_ms
+    mixed = stored is Unit.QUARTER and width_ms == Unit.DAY.ms
+    if mixed:
+        # The offset east of UTC, from where the day buckets start.
+        extra["offset_s"] = (-buckets[0].start_ms // 1000) % (width_ms // 1000)
+    return series_sql(database, with_apps, mixed), extra
 
 
 async def session_series(
@@ -118,13 +68,9 @@ async def session_series(
     stored: Unit,
 ) -> list[int]:
     """Session counts of ``buckets`` (zero-filled), for ``apps`` (``None``: every app)."""
-    extra: dict[str, Any] = {"segment": segment_id, "unit": stored.value}
-    first_s = buckets[0].start_ms // 1000
-    if buckets[0].end_ms - buckets[0].start_ms == Unit.DAY.ms and first_s % 86400:
-        extra.update(day_edges(first_s, len(buckets)))
-        sql = signed_days_sql(clickhouse.database, apps is not None)
-    else:
-        sql = series_sql(clickhouse.database, apps is not None)
+    sql, extra = session_series_query(
+        clickhouse.database, apps is not None, segment_id, buckets, stored
+    )
     return await _indexed(clickhouse, sql, org_id, apps, buckets, extra)
 
 
@@ -162,6 +108,16 @@ GROUP BY idx"""
     return await _indexed(clickhouse, sql, org_id, apps, buckets, {})
 
 
+def bucket_params(org_id: str, buckets: list[SeriesBucket]) -> dict[str, Any]:
+    """The parameters every series query takes."""
+    return {
+        "org": org_id,
+        "first_s": buckets[0].start_ms // 1000,
+        "end_s": buckets[-1].end_ms // 1000,
+        "width_s": (buckets[0].end_ms - buckets[0].start_ms) // 1000,
+    }
+
+
 async def _indexed(
     clickhouse: ClickHouse,
     sql: str,
@@ -172,13 +128,7 @@ async def _indexed(
 ) -> list[int]:
     if apps is not None and not apps:
         return [0] * len(buckets)
-    params: dict[str, Any] = {
-        "org": org_id,
-        "first_s": buckets[0].start_ms // 1000,
-        "end_s": buckets[-1].end_ms // 1000,
-        "width_s": (buckets[0].end_ms - buckets[0].start_ms) // 1000,
-        **extra,
-    }
+    params: dict[str, Any] = {**bucket_params(org_id, buckets), **extra}
     if apps is not None:
         params["apps"] = tuple(apps)
     counts = [0] * len(buckets)

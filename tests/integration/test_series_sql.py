@@ -1,6 +1,6 @@
-"""The series queries give the same exact answers on a current ClickHouse engine (chdb) as on
-the 18.16 server the end-to-end tests use: UTC days, hours, and days in offsets that need the
-edge plan (-05:00, +05:30, +05:45, -09:30)."""
+"""The session series query gives exact answers on a current ClickHouse engine (chdb) too, not
+only on the 18.16 server the end-to-end tests use: UTC days and hours, whole-hour offsets
+(hour rows) and the others (hour rows plus the split hours' quarters)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import chdb.session
 import pytest
 from clickhouse_driver.util.escape import escape_params
 
-from analytics.series import day_edges, series_sql, signed_days_sql
+from analytics.series import bucket_params, plan, session_series_query
 from sessionflow.tables import statements
-from sessionflow.timebuckets import Unit, series_buckets
+from sessionflow.timebuckets import Unit
 
 DB = "series_current"
 START = 1_735_689_600  # 2025-01-01T00:00:00Z
@@ -56,15 +56,9 @@ def test_series_on_a_current_engine(engine, minutes, unit):
     zone = timezone(timedelta(minutes=minutes))
     end = datetime.fromtimestamp(START + 10 * 86400 + 3600 * 7, UTC).astimezone(zone)
     length = 9 if unit is Unit.DAY else 40
-    buckets = series_buckets(end, unit, length)
-    first_s, width = buckets[0].start_ms // 1000, (buckets[0].end_ms - buckets[0].start_ms) // 1000
-    params = {"org": "org", "segment": "", "first_s": first_s, "width_s": width,
-              "end_s": buckets[-1].end_ms // 1000}  # fmt: skip
-    if unit is Unit.DAY and first_s % 86400:
-        got = run(session, signed_days_sql(DB, False), {**params, **day_edges(first_s, length)})
-    else:
-        stored = Unit.DAY if unit is Unit.DAY else Unit.HOUR if minutes % 60 == 0 else Unit.QUARTER
-        got = run(session, series_sql(DB, False), {**params, "unit": stored.value})
+    buckets, stored = plan(end, unit, length)
+    sql, extra = session_series_query(DB, False, "", buckets, stored)
+    got = run(session, sql, {**bucket_params("org", buckets), **extra})
     answer = [got.get(i, 0) for i in range(length)]
     want = [sum(b.start_ms // 1000 <= t < b.end_ms // 1000 for t in times) for b in buckets]
     assert answer == want and sum(want) > 0
