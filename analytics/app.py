@@ -29,7 +29,7 @@ from analytics.params import (
     parse_series_query,
 )
 from analytics.ratelimit import Quota, RateLimiter
-from analytics.segments import BACKFILLING, DELETED, READY, SegmentLimit, Segments
+from analytics.segments import BACKFILLING, READY, Segment, SegmentLimit, Segments
 from analytics.series import dau_series, event_series, plan, session_series
 from producers.contract import EVENT_TYPES
 from sessionflow.clickhouse import ClickHouse
@@ -78,8 +78,20 @@ EVENTS = SeriesKind("events.data_series", "count", _event_param)
 DAU = SeriesKind("kpi.dau.data_series", "dau", _days_only)
 
 
-def _braze_error(status: int, message: str, errors: list[str], quota: Quota) -> Response:
-    return json_response({"message": message, "errors": errors}, status, headers=quota.headers())
+def _braze_error(
+    status: int, message: str, errors: list[str], quota: Quota, retry_after: int | None = None
+) -> Response:
+    headers = quota.headers()
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return json_response({"message": message, "errors": errors}, status, headers=headers)
+
+
+def _app_forbidden(key: ApiKey, app_id: str | None, quota: Quota) -> Response | None:
+    """The 403 for an app outside the key's scope (``None``: no app, or one it may read)."""
+    if app_id is None or key.may_read(app_id):
+        return None
+    return _braze_error(403, "forbidden", [f"key may not read app {app_id}"], quota)
 
 
 def create_app(
@@ -116,14 +128,21 @@ def create_app(
         if key is None:
             return _braze_error(401, "invalid API key", ["missing or unknown API key"], quota)
         if not quota.allowed:
-            response = _braze_error(429, "rate limit exceeded", ["too many requests"], quota)
-            response.headers["Retry-After"] = str(max(1, quota.reset_epoch_s - int(time.time())))
-            return response
+            retry = max(1, quota.reset_epoch_s - int(time.time()))
+            return _braze_error(429, "rate limit exceeded", ["too many requests"], quota, retry)
         if not any(key.allows(p) for p in permissions):
             return _braze_error(
                 403, "forbidden", [f"key lacks the permission {' or '.join(permissions)}"], quota
             )
         return key, quota
+
+    async def readable_segment(key: ApiKey, segment_id: str, quota: Quota) -> Segment | Response:
+        """The key's org's live segment ``segment_id``, or its 404/403 answer."""
+        found = await asyncio.to_thread(segments.store.get, key.org_id, segment_id)
+        if found is None:
+            return _braze_error(404, "not found", [f"unknown segment {segment_id}"], quota)
+        forbidden = _app_forbidden(key, found.app_id, quota)
+        return found if forbidden is None else forbidden
 
     async def series(request: Request, kind: SeriesKind) -> Response:
         admitted = await admit(request, (kind.permission,))
@@ -135,43 +154,31 @@ def create_app(
             event = kind.check(request.query_params, query)
         except InvalidInput as exc:
             return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
-        if query.app_id is not None and not key.may_read(query.app_id):
-            return _braze_error(403, "forbidden", [f"key may not read app {query.app_id}"], quota)
-        segment_key = ""
+        forbidden = _app_forbidden(key, query.app_id, quota)
+        if forbidden is not None:
+            return forbidden
         if query.segment_id is not None and kind is not SESSIONS:
             return _braze_error(
                 400, "invalid parameters", ["segment_id applies to /sessions/data_series only"],
                 quota,
             )  # fmt: skip
-        if query.segment_id is not None:
-            try:
-                segment = await asyncio.to_thread(segments.store.get, key.org_id, query.segment_id)
-            except ClickHouseUnavailable:
-                return _braze_error(503, "temporarily unavailable", ["storage unavailable"], quota)
-            if segment is None or segment.status == DELETED:
-                return _braze_error(
-                    404, "not found", [f"unknown segment {query.segment_id}"], quota
-                )
-            if segment.app_id is not None and not key.may_read(segment.app_id):
-                return _braze_error(
-                    403, "forbidden", [f"key may not read app {segment.app_id}"], quota
-                )
-            if segment.status != READY:
-                response = _braze_error(
-                    503,
-                    "segment not ready",
-                    [f"segment {query.segment_id} is being backfilled"],
-                    quota,
-                )
-                response.headers["Retry-After"] = "1"
-                return response
-            segment_key = segment.key
         apps: tuple[str, ...] | None = (
             (query.app_id,) if query.app_id is not None else (key.apps or None)
         )
         buckets, stored = plan(query.ending_at, query.unit, query.length)
         try:
             if kind.field == "sessions":
+                segment_key = ""
+                if query.segment_id is not None:
+                    found = await readable_segment(key, query.segment_id, quota)
+                    if isinstance(found, Response):
+                        return found
+                    if found.status != READY:
+                        return _braze_error(
+                            503, "segment not ready",
+                            [f"segment {query.segment_id} is being backfilled"], quota, 1,
+                        )  # fmt: skip
+                    segment_key = found.key
                 counts = await session_series(
                     clickhouse, key.org_id, apps, segment_key, buckets, stored
                 )
@@ -213,46 +220,34 @@ def create_app(
         except InvalidInput as exc:
             return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
         try:
-            current = await asyncio.to_thread(segments.store.get, key.org_id, segment_id)
-            if current is not None and current.status == DELETED:
-                current = None
-            if (
-                current is not None
-                and current.app_id is not None
-                and not key.may_read(current.app_id)
-            ):
-                return _braze_error(
-                    403, "forbidden", [f"key may not read app {current.app_id}"], quota
-                )
             if definition is None:
-                if current is None:
-                    return _braze_error(404, "not found", [f"unknown segment {segment_id}"], quota)
+                found = await readable_segment(key, segment_id, quota)
+                if isinstance(found, Response):
+                    return found
                 if request.method == "DELETE":
-                    await segments.delete(current)
+                    await segments.delete(found)
                     return Response(status_code=204, headers=quota.headers())
-                body = {"message": "success", "segment": current.public()}
+                body = {"message": "success", "segment": found.public()}
                 return json_response(body, headers=quota.headers())
-            app_id = definition.app_id
-            if app_id is None and key.apps:
-                return _braze_error(
-                    403,
-                    "forbidden",
-                    ["key is limited to some apps: give the segment an app_id"],
+            current = await asyncio.to_thread(segments.store.get, key.org_id, segment_id)
+            forbidden = _app_forbidden(key, current.app_id if current else None, quota)
+            if forbidden is None and definition.app_id is None and key.apps:
+                forbidden = _braze_error(
+                    403, "forbidden", ["key is limited to some apps: give the segment an app_id"],
                     quota,
-                )
-            if app_id is not None and not key.may_read(app_id):
-                return _braze_error(403, "forbidden", [f"key may not read app {app_id}"], quota)
+                )  # fmt: skip
+            forbidden = forbidden or _app_forbidden(key, definition.app_id, quota)
+            if forbidden is not None:
+                return forbidden
             try:
                 defined, created = await segments.define(
-                    key.org_id, segment_id, definition.name, app_id, definition.filter
+                    key.org_id, segment_id, definition.name, definition.app_id, definition.filter
                 )
             except SegmentLimit as exc:
                 return _braze_error(409, "too many segments", [str(exc)], quota)
             defined = await segments.wait_ready(defined, settings.segment_backfill_wait_seconds)
         except Unavailable as exc:
-            response = _braze_error(503, "temporarily unavailable", [str(exc)], quota)
-            response.headers["Retry-After"] = str(exc.retry_after)
-            return response
+            return _braze_error(503, "temporarily unavailable", [str(exc)], quota, exc.retry_after)
         status = 202 if defined.status == BACKFILLING else 201 if created else 200
         body = {"message": "success", "segment": defined.public()}
         return json_response(body, status, headers=quota.headers())

@@ -106,26 +106,28 @@ class SegmentStore:
             created.replace(tzinfo=UTC), int(version),
         )  # fmt: skip
 
-    def get(self, org_id: str, segment_id: str) -> Segment | None:
-        """The newest row of a segment (``None`` if it never existed)."""
-        rows = self._ch.execute(
-            self._select("org_id = %(org)s AND segment_id = %(id)s"),
-            {"org": org_id, "id": segment_id},
-        )
-        return self._segment(rows[0]) if rows else None
+    def _live(self, where: str, params: dict[str, Any] | None = None) -> list[Segment]:
+        """The newest rows matching ``where``, deleted segments left out."""
+        found = (self._segment(row) for row in self._ch.execute(self._select(where), params))
+        return [s for s in found if s.status != DELETED]
 
-    def live(self, org_id: str, app_id: str | None) -> list[Segment]:
-        """The segments of an org and app (``None``: org-wide ones) that are not deleted."""
-        rows = self._ch.execute(self._select("org_id = %(org)s"), {"org": org_id})
-        found = (self._segment(row) for row in rows)
-        return [s for s in found if s.status != DELETED and s.app_id == app_id]
+    def get(self, org_id: str, segment_id: str) -> Segment | None:
+        """A segment as it is now (``None`` if it never existed or was deleted)."""
+        found = self._live(
+            "org_id = %(org)s AND segment_id = %(id)s", {"org": org_id, "id": segment_id}
+        )
+        return found[0] if found else None
+
+    def of_app(self, org_id: str, app_id: str | None) -> list[Segment]:
+        """The live segments of an org and app (``None``: the org-wide ones)."""
+        return [s for s in self._live("org_id = %(org)s", {"org": org_id}) if s.app_id == app_id]
+
+    def all(self) -> list[Segment]:
+        """Every live segment."""
+        return self._live("1")
 
     def backfilling(self) -> list[Segment]:
         return [s for s in self.all() if s.status == BACKFILLING]
-
-    def all(self) -> list[Segment]:
-        """The newest row of every segment (deleted ones included)."""
-        return [self._segment(row) for row in self._ch.execute(self._select("1"))]
 
     def save(self, segment: Segment) -> None:
         self._ch.insert(
@@ -153,6 +155,9 @@ class Segments:
         self._started = False
         self._lock = asyncio.Lock()
         self._markers = codec.segment_markers()
+        # Backfills in flight, by segment key: a PUT waiting for its segment and the loop
+        # finishing pending ones share one run instead of backfilling twice.
+        self._completing: dict[str, asyncio.Task[Segment]] = {}
 
     async def _publisher_ready(self) -> Publisher:
         if not self._started:
@@ -202,15 +207,14 @@ class Segments:
         """Create or redefine a segment; return it and whether it is new."""
         filter_json = canonical(node)
         async with self._lock:
-            current = await asyncio.to_thread(self.store.get, org_id, segment_id)
-            alive = current if current is not None and current.status != DELETED else None
+            alive = await asyncio.to_thread(self.store.get, org_id, segment_id)
             if alive is not None and (alive.app_id, alive.filter) == (app_id, filter_json):
                 if alive.name != name:
                     alive = replace(alive, name=name, version=_stamp())
                     await asyncio.to_thread(self.store.save, alive)
                 return alive, False
             if alive is None or alive.app_id != app_id:
-                siblings = await asyncio.to_thread(self.store.live, org_id, app_id)
+                siblings = await asyncio.to_thread(self.store.of_app, org_id, app_id)
                 others = [s for s in siblings if s.segment_id != segment_id]
                 if len(others) >= self._settings.segments_per_app:
                     raise SegmentLimit(
@@ -254,9 +258,18 @@ class Segments:
 
     async def complete(self, segment: Segment) -> Segment:
         """Backfill ``segment`` if the sink has stored everything before its markers; return it
-        as it is now (``ready`` if done)."""
+        as it is now (``ready`` if done). Concurrent calls for one segment share one attempt."""
         if segment.status != BACKFILLING:
             return segment
+        attempt = self._completing.get(segment.key)
+        if attempt is None:
+            attempt = asyncio.create_task(self._complete(segment))
+            self._completing[segment.key] = attempt
+            attempt.add_done_callback(lambda _: self._completing.pop(segment.key, None))
+        # Shielded: a client that goes away does not cancel the backfill others wait for.
+        return await asyncio.shield(attempt)
+
+    async def _complete(self, segment: Segment) -> Segment:
         stored = await committed_offsets(
             self._settings, self._settings.sink_group, self._topics.media_events
         )

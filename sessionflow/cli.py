@@ -126,7 +126,7 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
     from tqdm import tqdm
 
     from analytics.params import parse_ending_at
-    from analytics.segments import DELETED, SegmentStore
+    from analytics.segments import SegmentStore
     from sessionflow.clickhouse import ClickHouse
     from sessionflow.reconcile import OPEN_WINDOW_MS, reconcile
     from sessionflow.tables import ensure_tables
@@ -149,7 +149,7 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
     clickhouse = ClickHouse(settings, pool_size=1)
     clickhouse.wait_ready(wait_s=30)
     ensure_tables(clickhouse)
-    segments = [s.counting() for s in SegmentStore(clickhouse).all() if s.status != DELETED]
+    segments = [s.counting() for s in SegmentStore(clickhouse).all()]
     days = reconcile(
         clickhouse, from_ms, to_ms_,
         lambda it, total: tqdm(it, total=total, unit="day", desc="reconcile"),
