@@ -95,14 +95,14 @@ def create_app(settings: Settings) -> faust.App:
     # The latest count of every window and segment touched since the last flush, by window key
     # (org, app, source partition); encoded only when sent.
     Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
-    pending: dict[tuple[str, int], Touched] = {}
+    pending: dict[str, Touched] = {}
 
     async def send_counts() -> None:
         """Publish the latest count of every window touched since the last call: one record
         per window key, a consistent snapshot of its windows (the sink writes it whole)."""
         while pending:
-            (key, partition), touched = pending.popitem()
-            value = counts_codec.encode(counting.count_record(partition, list(touched.values())))
+            key, touched = pending.popitem()
+            value = counts_codec.encode(counting.count_record(list(touched.values())))
             await counts_out.send(key=key.encode(), value=value)
 
     producer = app.producer
@@ -175,7 +175,7 @@ def create_app(settings: Settings) -> faust.App:
             # Announced even when the record was already applied: a crash may have lost the
             # count update after the changelog got the state. Versions make it idempotent.
             # Updates of one window are coalesced until the next flush (before every commit).
-            touched = pending.setdefault((window.key, item.partition), {})
+            touched = pending.setdefault(window.key, {})
             for segment_id in (counting.ALL_SESSIONS, *matched):
                 touched[(window.unit, window.bucket_start_ms, segment_id)] = (
                     window,

@@ -32,6 +32,7 @@ class Window:
     key: str  # the Faust table key (JSON text, unambiguous whatever the ids hold)
     org_id: str
     app_id: str
+    partition: int  # of the source (media-events) records counted in it
     bucket_start_ms: int
 
 
@@ -39,7 +40,8 @@ def windows(org_id: str, app_id: str, at_ms: int, partition: int) -> list[Window
     """The quarter-hour, hour and day windows of a session at ``at_ms`` from ``partition``."""
     key = orjson.dumps([org_id, app_id, partition]).decode()
     return [
-        Window(unit, key, org_id, app_id, bucket_start_ms(at_ms, unit.ms)) for unit in STORED_UNITS
+        Window(unit, key, org_id, app_id, partition, bucket_start_ms(at_ms, unit.ms))
+        for unit in STORED_UNITS
     ]
 
 
@@ -62,9 +64,9 @@ def is_late(at_ms: int, now_ms: int, horizon_ms: int) -> bool:
     return at_ms < now_ms - horizon_ms
 
 
-def count_record(partition: int, windows: list[tuple[Window, str, Entry]]) -> dict[str, Any]:
+def count_record(windows: list[tuple[Window, str, Entry]]) -> dict[str, Any]:
     """The ``SessionCount`` record announcing the absolute counts of ``windows`` (each a window,
-    a segment id and its entry), all of one (org, app) and source partition."""
+    a segment id and its entry), all under one window key (org, app, source partition)."""
     first, *rest = (
         {
             "segment_id": segment_id,
@@ -80,7 +82,7 @@ def count_record(partition: int, windows: list[tuple[Window, str, Entry]]) -> di
     return {
         "org_id": window.org_id,
         "app_id": window.app_id,
-        "source_partition": partition,
+        "source_partition": window.partition,
         **first,
         "more": rest,
     }

@@ -44,7 +44,7 @@ def test_segments_count_in_the_same_state_each_with_its_own_offset():
 
 def test_count_record_carries_absolute_states_and_versions_of_all_windows():
     quarter, hour, _ = counting.windows("o", "a", H, 2)
-    record = counting.count_record(2, [(quarter, "", [5, 42]), (hour, "gold@1", [3, 40])])
+    record = counting.count_record([(quarter, "", [5, 42]), (hour, "gold@1", [3, 40])])
     assert record["count"] == 5 and record["version"] == 84 and record["source_partition"] == 2
     assert record["unit"] == "quarter" and record["segment_id"] == ""
     assert record["more"] == [
