@@ -35,32 +35,46 @@ class SegmentCount:
     markers: Sequence[int]  # its start marker's offset, by partition
 
 
-def segment_counts_sql(
-    database: str, unit: Unit, filter_sql: str, with_app: bool, backfill: bool
+# In session time: the range ``sessionflow reconcile`` rewrites.
+IN_RANGE = "session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)"
+# The version of a count rebuilt from raw rows: outranks the worker's (2 x offset) for the same
+# data, not a later worker update.
+REBUILT_VERSION = "max(source_offset) * 2 + 1"
+
+
+def counts_from_sessions_sql(
+    database: str, unit: Unit, segment: str, origin: str, version: str, where: str
 ) -> str:
+    """``INSERT … SELECT`` of the ``unit`` count rows of the sessions matching ``where``: one
+    row per org, app, window and source partition, counting distinct session ids. ``segment``,
+    ``origin`` and ``version`` are SQL expressions."""
     width = unit.ms // 1000
-    app = "AND app_id = %(app)s" if with_app else ""
-    if backfill:
-        origin, version = "'backfill'", "1"
-        where = "source_offset < arrayElement(%(markers)s, source_partition + 1)"
-    else:
-        origin, version = "'stream'", "max(source_offset) * 2 + 1"
-        where = (
-            "source_offset > arrayElement(%(markers)s, source_partition + 1) "
-            "AND source_partition < length(%(markers)s) "
-            "AND session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)"
-        )
     return f"""
 INSERT INTO {database}.session_counts
     (org_id, app_id, segment_id, unit, bucket_start, source_partition, origin, count, version)
-SELECT org_id, app_id, %(segment_key)s, '{unit.value}',
+SELECT org_id, app_id, {segment}, '{unit.value}',
        toDateTime(intDiv(toUInt32(session_time), {width}) * {width}) AS bucket,
        source_partition, {origin}, uniqExact(session_id), {version}
 FROM {database}.sessions
-WHERE org_id = %(org)s {app}
-  AND {where}
-  AND {filter_sql}
+WHERE {where}
 GROUP BY org_id, app_id, bucket, source_partition"""
+
+
+def segment_counts_sql(
+    database: str, unit: Unit, filter_sql: str, with_app: bool, backfill: bool
+) -> str:
+    app = "AND app_id = %(app)s" if with_app else ""
+    if backfill:
+        origin, version = "'backfill'", "1"
+        side = "source_offset < arrayElement(%(markers)s, source_partition + 1)"
+    else:
+        origin, version = "'stream'", REBUILT_VERSION
+        side = (
+            "source_offset > arrayElement(%(markers)s, source_partition + 1) "
+            f"AND source_partition < length(%(markers)s) AND {IN_RANGE}"
+        )
+    where = f"org_id = %(org)s {app} AND {side} AND {filter_sql}"
+    return counts_from_sessions_sql(database, unit, "%(segment_key)s", origin, version, where)
 
 
 def _run(

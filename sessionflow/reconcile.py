@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from sessionflow.backfill import SegmentCount, reconcile_segment
+from sessionflow.backfill import (
+    IN_RANGE,
+    REBUILT_VERSION,
+    SegmentCount,
+    counts_from_sessions_sql,
+    reconcile_segment,
+)
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.timebuckets import PLAYER_TIME_PAST_MS, STORED_UNITS, Unit, bucket_start_ms
 
@@ -31,16 +37,9 @@ def chunks(from_ms: int, to_ms: int) -> Iterator[tuple[int, int]]:
 
 
 def reconcile_sql(database: str, unit: Unit) -> str:
-    width = unit.ms // 1000
-    return f"""
-INSERT INTO {database}.session_counts
-    (org_id, app_id, segment_id, unit, bucket_start, source_partition, origin, count, version)
-SELECT org_id, app_id, '{ALL_SESSIONS}', '{unit.value}',
-       toDateTime(intDiv(toUInt32(session_time), {width}) * {width}) AS bucket,
-       source_partition, 'stream', uniqExact(session_id), max(source_offset) * 2 + 1
-FROM {database}.sessions
-WHERE session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)
-GROUP BY org_id, app_id, bucket, source_partition"""
+    return counts_from_sessions_sql(
+        database, unit, f"'{ALL_SESSIONS}'", "'stream'", REBUILT_VERSION, IN_RANGE
+    )
 
 
 def reconcile(
