@@ -28,25 +28,30 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
-def _series_schema(field: str) -> dict[str, Any]:
+def _success(member: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """Braze's success body: ``{"message": "success", member: …}``."""
     return {
         "type": "object",
-        "required": ["message", "data"],
-        "properties": {
-            "message": {"const": "success"},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["time", field],
-                    "properties": {
-                        "time": {"type": "string"},
-                        field: {"type": "integer", "minimum": 0},
-                    },
+        "required": ["message", member],
+        "properties": {"message": {"const": "success"}, member: schema},
+    }
+
+
+def _series_schema(field: str) -> dict[str, Any]:
+    return _success(
+        "data",
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["time", field],
+                "properties": {
+                    "time": {"type": "string"},
+                    field: {"type": "integer", "minimum": 0},
                 },
             },
         },
-    }
+    )
 
 
 def _operation(summary: str, operation_id: str, parameters: list[Any], field: str) -> Any:
@@ -118,25 +123,18 @@ _FILTER_SCHEMAS: dict[str, Any] = {
             "filter": {"$ref": "#/components/schemas/Filter"},
         },
     },
-    "SegmentAnswer": {
+    "SegmentAnswer": _success("segment", {
         "type": "object",
-        "required": ["message", "segment"],
+        "required": ["segment_id", "name", "app_id", "filter", "status", "created_at"],
         "properties": {
-            "message": {"const": "success"},
-            "segment": {
-                "type": "object",
-                "required": ["segment_id", "name", "app_id", "filter", "status", "created_at"],
-                "properties": {
-                    "segment_id": {"type": "string"},
-                    "name": {"type": "string"},
-                    "app_id": {"type": ["string", "null"]},
-                    "filter": {"$ref": "#/components/schemas/Filter"},
-                    "status": {"enum": ["backfilling", "ready"]},
-                    "created_at": {"type": "string"},
-                },
-            },
+            "segment_id": {"type": "string"},
+            "name": {"type": "string"},
+            "app_id": {"type": ["string", "null"]},
+            "filter": {"$ref": "#/components/schemas/Filter"},
+            "status": {"enum": ["backfilling", "ready"]},
+            "created_at": {"type": "string"},
         },
-    },
+    }),
 }  # fmt: skip
 
 
