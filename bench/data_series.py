@@ -188,10 +188,10 @@ def raw_series(
     buckets = series_buckets(end, Unit(unit), 100)
     first_s, end_s = buckets[0].start_ms // 1000, buckets[-1].end_ms // 1000
     width = (buckets[0].end_ms - buckets[0].start_ms) // 1000
-    segment = ""
+    segment, params = "", {}
     if gold:
         filter_sql, params = to_sql(parse_filter(GOLD))
-        segment = "AND " + filter_sql % {k: f"'{v}'" for k, v in params.items()}
+        segment = "AND " + filter_sql
     sql = f"""
 SELECT intDiv(toInt64(toUInt32(session_time)) - {first_s}, {width}) AS idx, uniqExact(session_id)
 FROM {clickhouse.database}.sessions
@@ -202,7 +202,7 @@ GROUP BY idx"""
     rows: list = []
     for _ in range(20):
         t0 = time.perf_counter()
-        rows = clickhouse.execute(sql)
+        rows = clickhouse.execute(sql, params)
         times.append((time.perf_counter() - t0) * 1000)
     counts = [0] * 100
     for idx, n in rows:
