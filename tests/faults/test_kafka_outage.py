@@ -20,39 +20,41 @@ def port_open(port: int) -> bool:
 
 
 def test_broker_down_means_503_then_201_and_nothing_lost(pipeline: Pipeline):
-    client = httpx.Client(base_url=pipeline.edge_url, timeout=30)
-    now_ms = int(time.time() * 1000)
-    created = []
-    for _ in range(5):
-        response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
-        assert response.status_code == 201
-        created.append(response.headers["location"][-64:])
-
-    services("down", "kafka")
-    kafka_port = int(pipeline.settings.kafka_bootstrap.rsplit(":", 1)[1])
-    assert not port_open(kafka_port), "the broker is not one scripts/services started"
-    refused = 0
-    for _ in range(3):
-        response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
-        assert response.status_code == 503, response.text
-        assert int(response.headers["retry-after"]) >= 1 and "location" not in response.headers
-        refused += 1
-
-    services("up", "kafka")
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
-        assert response.status_code in (201, 503)
-        if response.status_code == 201:
+    # Closed at the end: pooled sockets must not outlive this test (collected later, in another
+    # test, they would fail it with a ResourceWarning).
+    with httpx.Client(base_url=pipeline.edge_url, timeout=30) as client:
+        now_ms = int(time.time() * 1000)
+        created = []
+        for _ in range(5):
+            response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
+            assert response.status_code == 201
             created.append(response.headers["location"][-64:])
-            break
-        time.sleep(float(response.headers["retry-after"]))
-    else:
-        raise AssertionError("the edge never recovered after Kafka came back")
-    for _ in range(5):
-        response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
-        assert response.status_code == 201
-        created.append(response.headers["location"][-64:])
+
+        services("down", "kafka")
+        kafka_port = int(pipeline.settings.kafka_bootstrap.rsplit(":", 1)[1])
+        assert not port_open(kafka_port), "the broker is not one scripts/services started"
+        refused = 0
+        for _ in range(3):
+            response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
+            assert response.status_code == 503, response.text
+            assert int(response.headers["retry-after"]) >= 1 and "location" not in response.headers
+            refused += 1
+
+        services("up", "kafka")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
+            assert response.status_code in (201, 503)
+            if response.status_code == 201:
+                created.append(response.headers["location"][-64:])
+                break
+            time.sleep(float(response.headers["retry-after"]))
+        else:
+            raise AssertionError("the edge never recovered after Kafka came back")
+        for _ in range(5):
+            response = client.post("/api/v1/sessions", json=body("outage-app", now_ms))
+            assert response.status_code == 201
+            created.append(response.headers["location"][-64:])
     pipeline.revive()
 
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
