@@ -6,6 +6,7 @@ it the answer is 503 with ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +47,8 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Expose-Headers": "Location",
 }
+# Preflights only: without it Chromium re-sends a preflight for almost every 10-second ping.
+PREFLIGHT_MAX_AGE_SECONDS = 7200
 
 
 class EventPublisher(Protocol):
@@ -122,16 +125,26 @@ def create_app(
             return _error(400, "malformed JSON", [FieldError("", str(exc))])
         return body
 
-    async def store(record: dict[str, object], session_id: str, timestamp_ms: int) -> None:
-        """Publish ``record``; a sessionStart must be acknowledged before the session's
-        deadline (sessionflow.acceptance), or the answer is 503."""
+    async def store(
+        record: dict[str, object], session_id: str, timestamp_ms: int, received_ms: int
+    ) -> None:
+        """Publish ``record`` and wait for Kafka's acknowledgement, or answer 503.
+
+        Every request is judged on its own: its deadline runs from when the edge received it.
+        A sessionStart's deadline runs from its session id's issue time instead (the worker
+        and the sink check exactly that deadline, ``sessionflow.acceptance``); the id is
+        minted from the same clock reading, so the two agree.
+        """
         try:
             value = events_codec.encode(record)
         except SerializationError as exc:
             raise InvalidInput("event cannot be stored", [FieldError("", str(exc))]) from exc
-        deadline = edge_deadline_ms(
-            sessionids.issued_at_ms(session_id), settings.kafka_publish_timeout_ms
+        started_ms = (
+            sessionids.issued_at_ms(session_id)
+            if record["event_type"] == "sessionStart"
+            else received_ms
         )
+        deadline = edge_deadline_ms(started_ms, settings.kafka_publish_timeout_ms)
         await publisher.publish(
             topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms, deadline_ms=deadline
         )
@@ -145,7 +158,7 @@ def create_app(
             event = validator.validate(body, SESSION_START)
             session_id = sessionids.mint(settings.session_secrets[0], received_ms)
             record = media_event_record(event, session_id, received_ms, agent(request))
-            await store(record, session_id, int(record["session_time_ms"]))
+            await store(record, session_id, int(record["session_time_ms"]), received_ms)
         except InvalidInput as exc:
             return _error(400, exc.message, exc.errors)
         except Unavailable as exc:
@@ -169,7 +182,7 @@ def create_app(
         try:
             event = validator.validate(body, OTHER_EVENTS)
             record = media_event_record(event, session_id, received_ms, agent(request))
-            await store(record, session_id, received_ms)
+            await store(record, session_id, received_ms, received_ms)
         except InvalidInput as exc:
             return _error(400, exc.message, exc.errors)
         except Unavailable as exc:
@@ -189,10 +202,13 @@ def create_app(
                 for event in events
             ]
             # The sessionStart goes last, once every other event is acknowledged: a failure
-            # half-way leaves no counted session behind a 503.
-            for record in records[1:]:
-                await store(record, session_id, received_ms)
-            await store(records[0], session_id, int(records[0]["session_time_ms"]))
+            # half-way leaves no counted session behind a 503. The others are sent together
+            # (one round trip, ordered by the idempotent producer) so that the sessionStart
+            # keeps most of its deadline.
+            await asyncio.gather(
+                *(store(record, session_id, received_ms, received_ms) for record in records[1:])
+            )
+            await store(records[0], session_id, int(records[0]["session_time_ms"]), received_ms)
         except InvalidInput as exc:
             return _error(400, exc.message, exc.errors)
         except Unavailable as exc:
@@ -212,7 +228,10 @@ def create_app(
         return json_response(document)
 
     async def preflight(request: Request) -> Response:
-        return Response(status_code=204)
+        return Response(
+            status_code=204,
+            headers={"Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS)},
+        )
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -14,6 +14,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "adSkip", "chapterStart", "chapterComplete", "chapterSkip", "stateStart", "stateEnd",
 )  # fmt: skip
 
+# Other names players send for an event type: Adobe's published sample player ends content with
+# ``contentComplete``. Accepted on the wire, stored under the canonical name.
+EVENT_ALIASES: dict[str, str] = {"contentComplete": "sessionComplete"}
+
+# Adobe's rule for a live stream of unknown length (SPEC §2).
+UNKNOWN_LIVE_LENGTH_SECONDS = 86400
+
 _STRING: Schema = {"type": "string"}
 _NUMBER: Schema = {"type": "number"}
 # JSON-safe integers: every JSON parser reads them exactly, and they fit Avro longs.
@@ -40,7 +47,12 @@ STANDARD_PARAMS: dict[str, Schema] = {
     "visitor.aamLocationHint": _INTEGER,
     "media.id": _STRING,
     "media.name": _STRING,
-    "media.length": _NUMBER,
+    "media.length": {
+        "type": "number",
+        "minimum": 0,
+        "description": "seconds; a live stream of unknown length sends "
+        f"{UNKNOWN_LIVE_LENGTH_SECONDS}",
+    },
     "media.contentType": _STRING,
     "media.playerName": _STRING,
     "media.channel": _STRING,
@@ -127,7 +139,13 @@ CUSTOM_METADATA: Schema = {
 
 
 def event_schema(event_type: str) -> Schema:
-    """The JSON Schema (draft 7) of a body whose ``eventType`` is ``event_type``."""
+    """The JSON Schema (draft 7) of a body whose ``eventType`` is ``event_type`` (an alias has
+    the schema of its canonical type)."""
+    if event_type in EVENT_ALIASES:
+        aliased = event_schema(EVENT_ALIASES[event_type])
+        aliased["title"] = f"{event_type} event (alias of {EVENT_ALIASES[event_type]})"
+        aliased["properties"] = {**aliased["properties"], "eventType": {"const": event_type}}
+        return aliased
     if event_type not in EVENT_TYPES:
         raise KeyError(event_type)
     properties: Schema = {
@@ -174,5 +192,8 @@ def event_schema(event_type: str) -> Schema:
 ENVELOPE: Schema = {
     "type": "object",
     "required": ["eventType", "playerTime"],
-    "properties": {"eventType": {"enum": list(EVENT_TYPES)}, "playerTime": PLAYER_TIME},
+    "properties": {
+        "eventType": {"enum": [*EVENT_TYPES, *EVENT_ALIASES]},
+        "playerTime": PLAYER_TIME,
+    },
 }

@@ -12,12 +12,20 @@ from typing import Any
 import fastjsonschema
 from jsonschema import Draft7Validator, ValidationError
 
-from producers.contract import ENVELOPE, EVENT_TYPES, event_schema
+from producers.contract import (
+    ENVELOPE,
+    EVENT_ALIASES,
+    EVENT_TYPES,
+    UNKNOWN_LIVE_LENGTH_SECONDS,
+    event_schema,
+)
 from sessionflow.errors import FieldError, InvalidInput
 
 Scalar = str | int | float | bool
 SESSION_START = frozenset({"sessionStart"})
 NOT_SESSION_START = frozenset(EVENT_TYPES) - SESSION_START
+# Wire names: canonical types and their aliases.
+WIRE_EVENT_TYPES = (*EVENT_TYPES, *EVENT_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,14 @@ def _explain(error: ValidationError) -> list[FieldError]:
         return [FieldError(pointer(where), f"must be {expected!r}")]
     if kind == "enum":
         return [FieldError(pointer(where), "must be one of: " + ", ".join(map(str, expected)))]
+    if kind == "minimum" and where == ["params", "media.length"]:
+        return [
+            FieldError(
+                pointer(where),
+                f"must be >= 0 (seconds; a live stream of unknown length sends "
+                f"{UNKNOWN_LIVE_LENGTH_SECONDS})",
+            )
+        ]
     if kind == "minimum":
         return [FieldError(pointer(where), f"must be >= {expected}")]
     if kind == "maximum":
@@ -100,7 +116,7 @@ class EventValidator:
     """Validates request bodies; compiled once per process."""
 
     def __init__(self) -> None:
-        self.schemas = {name: event_schema(name) for name in EVENT_TYPES}
+        self.schemas = {name: event_schema(name) for name in WIRE_EVENT_TYPES}
         self._fast = {name: fastjsonschema.compile(s) for name, s in self.schemas.items()}
         self._full = {name: Draft7Validator(s) for name, s in self.schemas.items()}
         self._envelope = Draft7Validator(ENVELOPE)
@@ -112,7 +128,8 @@ class EventValidator:
         event_type = body.get("eventType")
         if not isinstance(event_type, str) or event_type not in self._fast:
             raise InvalidInput("invalid event", self._report(self._envelope, body))
-        if event_type not in allowed:
+        canonical = EVENT_ALIASES.get(event_type, event_type)
+        if canonical not in allowed:
             expected = (
                 " or ".join(sorted(allowed))
                 if len(allowed) < 3
@@ -130,7 +147,7 @@ class EventValidator:
             ) from None
         player_time = body["playerTime"]
         return ValidEvent(
-            event_type=event_type,
+            event_type=canonical,
             playhead=float(player_time["playhead"]),
             ts_ms=int(player_time["ts"]),
             params=dict(body.get("params") or {}),
