@@ -64,3 +64,18 @@ def poll_series(
         if got == want or time.monotonic() > deadline:
             return got
         time.sleep(0.5)
+
+
+def poll_total(
+    url: str, key: str, params: dict[str, Any], field: str, want: int, timeout: float = 90
+) -> int:
+    """GET ``url`` until the sum of its items' ``field`` equals ``want`` or ``timeout`` passes;
+    return the last sum (every answer on the way must be a 200)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.text
+        total = sum(int(item[field]) for item in response.json()["data"])
+        if total == want or time.monotonic() > deadline:
+            return total
+        time.sleep(0.5)
