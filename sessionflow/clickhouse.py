@@ -13,14 +13,49 @@ from typing import Any
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
+from clickhouse_driver.errors import ServerException
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from sessionflow.errors import ClickHouseUnavailable
+from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable
 from sessionflow.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
+
+# Server error codes that say "not now" rather than "never": the same statement may succeed later.
+TRANSIENT_SERVER_CODES = frozenset({
+    60,   # UNKNOWN_TABLE (a server still loading, a table being re-created)
+    81,   # UNKNOWN_DATABASE (idem)
+    159,  # TIMEOUT_EXCEEDED
+    164,  # READONLY
+    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    203,  # NO_FREE_CONNECTION
+    209,  # SOCKET_TIMEOUT
+    210,  # NETWORK_ERROR
+    236,  # ABORTED
+    241,  # MEMORY_LIMIT_EXCEEDED
+    242,  # TABLE_IS_READ_ONLY
+    252,  # TOO_MANY_PARTS
+    319,  # UNKNOWN_STATUS_OF_INSERT
+})  # fmt: skip
+
+
+def translate(exc: BaseException, what: str) -> Exception:
+    """clickhouse-driver's (or the socket's) error as ours: ``ClickHouseUnavailable`` when
+    trying again later may work, ``ClickHouseRejected`` when the statement or its data is at
+    fault (a server error such as a syntax or size error, or data the driver cannot encode)."""
+    if isinstance(exc, ServerException):
+        if exc.code in TRANSIENT_SERVER_CODES:
+            return ClickHouseUnavailable(f"clickhouse {what} failed: {exc}")
+        return ClickHouseRejected(f"clickhouse {what} refused: {exc}", exc.code)
+    if isinstance(exc, (OSError, EOFError)) or type(exc).__name__ in (
+        "NetworkError",
+        "SocketTimeoutError",
+        "UnexpectedPacketFromServerError",
+    ):
+        return ClickHouseUnavailable(f"clickhouse {what} failed: {exc}")
+    return ClickHouseRejected(f"clickhouse {what} refused: {exc!r}", getattr(exc, "code", None))
 
 
 class ClickHouse:
@@ -62,18 +97,19 @@ class ClickHouse:
                 rows = client.execute(sql, params) if params else client.execute(sql)
                 return list(rows)
             except (DriverError, OSError, EOFError) as exc:
-                raise ClickHouseUnavailable(f"clickhouse query failed: {exc}") from exc
+                raise translate(exc, "query") from exc
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        """Insert ``rows`` into ``table`` as one block (one INSERT statement)."""
+        """Insert ``rows`` into ``table`` as one block (one INSERT statement; the rows travel
+        as native blocks, so the statement's size does not grow with them)."""
         if not rows:
             return
         sql = f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES"
         with self._client() as client:
             try:
                 client.execute(sql, list(rows))
-            except (DriverError, OSError, EOFError) as exc:
-                raise ClickHouseUnavailable(f"clickhouse insert failed: {exc}") from exc
+            except (DriverError, OSError, EOFError, ValueError, TypeError, OverflowError) as exc:
+                raise translate(exc, "insert") from exc
 
     async def aexecute(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
         return await asyncio.to_thread(self.execute, sql, params)

@@ -9,6 +9,8 @@ SessionflowError
 ├── Unavailable             an external system cannot take the request now; ``retry_after``
 │   ├── KafkaUnavailable
 │   └── ClickHouseUnavailable
+├── ClickHouseRejected      ClickHouse refused this statement or its data (retrying the same
+│                           data fails again); ``code`` is ClickHouse's error code
 └── AuthError
     ├── Unauthorized        missing or unknown API key                             → 401
     └── Forbidden           the key lacks a permission or an app                   → 403
@@ -70,6 +72,14 @@ class KafkaUnavailable(Unavailable):
 
 class ClickHouseUnavailable(Unavailable):
     """The ClickHouse server could not be reached or failed a query."""
+
+
+class ClickHouseRejected(SessionflowError):
+    """ClickHouse refused the statement or its data: the same data would fail again."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class AuthError(SessionflowError):

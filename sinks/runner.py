@@ -2,8 +2,10 @@
 
 Offsets are committed only after ClickHouse took the batch, so a crash redelivers at most the
 batch in flight, which the writer deduplicates. When ClickHouse is down the same batch is
-retried until it lands; nothing is skipped. Records that can never be stored go to the
-dead-letter topic (reason in headers) so the pipeline does not stall on them.
+retried until it lands; nothing is skipped. When ClickHouse refuses a batch (its data, not its
+availability), the batch is split in halves, in order, until the records it refuses are alone;
+those go to the dead-letter topic (reason ``unstorable``) and everything else lands. Records
+that cannot even be decoded are dead-lettered at once. No batch can stall the sink.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from schemas.topics import Topics
 from sessionflow.clickhouse import ClickHouse
-from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
+from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable, KafkaUnavailable
 from sessionflow.kafka import ConsumedRecord, Publisher, ensure_sessionflow_topics
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
-from sinks.writer import ClickHouseWriter, Rejected
+from sinks.writer import ClickHouseWriter, Rejected, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -82,25 +85,67 @@ class SinkRunner:
             logger.info("sink stopped")
 
     async def _write_until_stored(self, batch: list[ConsumedRecord]) -> None:
+        """Store ``batch``, splitting it around records ClickHouse refuses (dead-lettered)."""
+        parts = [batch]
+        split_logged = False
+        while parts:
+            part = parts.pop(0)
+            try:
+                result = await self._write_retrying(part)
+            except ClickHouseRejected as exc:
+                if len(part) == 1:
+                    (item,) = part
+                    await self._reject([Rejected(item, "unstorable", str(exc))])
+                    continue
+                if not split_logged:
+                    logger.warning(
+                        "clickhouse refused a batch of %d records (%s); splitting it to isolate "
+                        "the records it refuses",
+                        len(batch),
+                        exc,
+                    )
+                    split_logged = True
+                half = len(part) // 2
+                parts[:0] = [part[:half], part[half:]]
+                continue
+            logger.debug(
+                "stored %d sessions, %d events, %d counts (%d duplicates skipped)",
+                result.sessions,
+                result.events,
+                result.counts,
+                result.duplicates,
+            )
+
+    async def _write_retrying(self, batch: list[ConsumedRecord]) -> WriteResult:
+        """Write ``batch`` until it lands, waiting out outages (logged once, then on recovery);
+        ``ClickHouseRejected`` goes to the caller."""
         delay = 0.2
+        failing_since: float | None = None
         while True:
             try:
                 result = await asyncio.to_thread(self._writer.write, batch)
                 await self._reject(result.rejected)
-                logger.debug(
-                    "stored %d sessions, %d events, %d counts (%d duplicates skipped)",
-                    result.sessions,
-                    result.events,
-                    result.counts,
-                    result.duplicates,
-                )
-                return
             except (ClickHouseUnavailable, KafkaUnavailable) as exc:
-                logger.warning(
-                    "batch of %d not stored yet, retrying in %.1fs: %s", len(batch), delay, exc
-                )
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    logger.warning(
+                        "batch of %d not stored yet, retrying every %.1f-5 s until it is: %s",
+                        len(batch),
+                        delay,
+                        exc,
+                    )
+                else:
+                    logger.debug("batch of %d still not stored: %s", len(batch), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            if failing_since is not None:
+                logger.info(
+                    "batch of %d stored after %.1f s of retries",
+                    len(batch),
+                    time.monotonic() - failing_since,
+                )
+            return result
 
     async def _reject(self, rejected: list[Rejected]) -> None:
         for item in rejected:

@@ -3,13 +3,18 @@
 Idempotent: a redelivered batch (crash between insert and offset commit) adds nothing. Sessions
 are skipped when their id is already stored, events when their (partition, offset) is;
 counts are versioned rows of a ReplacingMergeTree, so a repeat is harmless by design.
+
+No statement grows with the batch: the lookups behind deduplication list at most
+``ID_LIST_BYTES`` of ids each (a full batch after a restart makes several small lookups, well
+under ClickHouse's 256 KiB ``max_query_size``), and rows travel as native blocks.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +47,30 @@ class WriteResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+# Quoted ids per lookup statement: with the org and app literals (bounded by the edge's body
+# limit) a statement stays far below ClickHouse's default max_query_size of 256 KiB.
+ID_LIST_BYTES = 64 * 1024
+SESSION_ID = re.compile(r"[0-9a-f]{64}")
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def id_lists(ids: Sequence[str], max_bytes: int = ID_LIST_BYTES) -> Iterator[str]:
+    """``ids`` as comma-separated quoted lists of at most ``max_bytes`` each (one id per list
+    at least)."""
+    chunk: list[str] = []
+    size = 0
+    for value in ids:
+        quoted = _quote(value)
+        if chunk and size + len(quoted) + 2 > max_bytes:
+            yield ", ".join(chunk)
+            chunk, size = [], 0
+        chunk.append(quoted)
+        size += len(quoted) + 2
+    if chunk:
+        yield ", ".join(chunk)
 
 
 class ClickHouseWriter:
@@ -57,7 +84,8 @@ class ClickHouseWriter:
         self._counts = codec.session_counts()
 
     def write(self, batch: Sequence[ConsumedRecord]) -> WriteResult:
-        """Store ``batch``; raise ``ClickHouseUnavailable`` (nothing to commit) on failure."""
+        """Store ``batch``; raise ``ClickHouseUnavailable`` (try again later) or
+        ``ClickHouseRejected`` (ClickHouse refuses some of it: split it, ``sinks.runner``)."""
         result = WriteResult()
         now_ms = time.time_ns() // 1_000_000
         session_rows: list[rows.Row] = []
@@ -69,6 +97,11 @@ class ClickHouseWriter:
                     if codec.is_segment_marker(item.value):
                         continue  # for the worker (streams.segments); nothing to store
                     record = self._events.decode(item.value)
+                    if not SESSION_ID.fullmatch(record["session_id"]):
+                        result.rejected.append(
+                            Rejected(item, "invalid-session-id", "not 64 lowercase hex characters")
+                        )
+                        continue
                     if record["event_type"] == "sessionStart" and not appended_in_time(
                         record["session_id"], item.timestamp_ms, item.timestamp_type,
                         self._publish_timeout_ms,
@@ -111,17 +144,17 @@ class ClickHouseWriter:
         by_app: dict[tuple[str, str], list[str]] = {}
         for row in candidates:
             by_app.setdefault((row[1], row[2]), []).append(row[0])
-        clauses = " OR ".join(
-            f"(org_id = {_quote(org)} AND app_id = {_quote(app)} AND session_id IN "
-            f"({', '.join(_quote(s) for s in ids)}))"
-            for (org, app), ids in by_app.items()
-        )
-        stored = {
-            row[0]
-            for row in self._ch.execute(
-                f"SELECT session_id FROM {self._ch.database}.sessions WHERE {clauses}"
-            )
-        }
+        stored: set[str] = set()
+        for (org, app), ids in by_app.items():
+            for listed in id_lists(ids):
+                stored.update(
+                    row[0]
+                    for row in self._ch.execute(
+                        f"SELECT session_id FROM {self._ch.database}.sessions "
+                        f"WHERE org_id = {_quote(org)} AND app_id = {_quote(app)} "
+                        f"AND session_id IN ({listed})"
+                    )
+                )
         seen: set[str] = set()
         fresh = []
         for row in candidates:
@@ -138,10 +171,10 @@ class ClickHouseWriter:
         org_at, app_at = rows.EVENT_COLUMNS.index("org_id"), rows.EVENT_COLUMNS.index("app_id")
         known = {row[0]: (row[1], row[2]) for row in session_rows}
         missing = sorted({row[0] for row in event_rows if not row[org_at]} - set(known))
-        if missing:
+        for listed in id_lists(missing):
             for sid, org, app in self._ch.execute(
                 f"SELECT session_id, any(org_id), any(app_id) FROM {self._ch.database}.events "
-                f"WHERE session_id IN ({', '.join(_quote(s) for s in missing)}) "
+                f"WHERE session_id IN ({listed}) "
                 "AND event_type = 'sessionStart' GROUP BY session_id"
             ):
                 known[sid] = (org, app)
@@ -157,13 +190,15 @@ class ClickHouseWriter:
         if not candidates:
             return []
         ids = sorted({row[0] for row in candidates})
-        stored: set[tuple[Any, ...]] = {
-            (int(p), int(o))
-            for p, o in self._ch.execute(
-                f"SELECT source_partition, source_offset FROM {self._ch.database}.events "
-                f"WHERE session_id IN ({', '.join(_quote(s) for s in ids)})"
+        stored: set[tuple[Any, ...]] = set()
+        for listed in id_lists(ids):
+            stored.update(
+                (int(p), int(o))
+                for p, o in self._ch.execute(
+                    f"SELECT source_partition, source_offset FROM {self._ch.database}.events "
+                    f"WHERE session_id IN ({listed})"
+                )
             )
-        }
         fresh = []
         for row in candidates:
             where = (row[-3], row[-2])
