@@ -30,14 +30,14 @@ def poison(index: int, record: dict) -> dict:
     return record
 
 
-async def dead_letters(settings, want: int, timeout: float = 60) -> list[dict[str, bytes]]:
+async def dead_letters(settings, want: int, wait_s: float = 60) -> list[dict[str, bytes]]:
     consumer = AIOKafkaConsumer(
         Topics(settings.topic_prefix).dead_letter, bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
     )  # fmt: skip
     await consumer.start()
     found: list[dict[str, bytes]] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     try:
         while len(found) < want and time.monotonic() < deadline:
             for messages in (await consumer.getmany(timeout_ms=500)).values():
