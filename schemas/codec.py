@@ -112,6 +112,49 @@ def segment_markers() -> AvroCodec:
     return AvroCodec(load_schemas("segment_marker"))
 
 
+def _read_long(data: bytes, at: int) -> tuple[int, int]:
+    """An Avro long (zig-zag varint) at ``at``: (value, position after it)."""
+    shift = 0
+    result = 0
+    while True:
+        byte = data[at]
+        at += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), at
+        shift += 7
+        if shift > 63:
+            raise SerializationError("malformed Avro long")
+
+
+def media_event_type(value: bytes) -> str | None:
+    """The ``event_type`` of a MediaEvent value without decoding the record, or ``None`` when
+    ``value`` is not a MediaEvent (or is malformed): decode it fully to know why.
+
+    Every MediaEvent version begins with ``session_id`` then ``event_type`` (both strings), so
+    the type is the second string of the body. The worker counts only sessionStarts and reads
+    every other event's type this way (about 60 records of a session out of 61).
+    """
+    if not media_events().written_by(value):
+        return None
+    try:
+        length, at = _read_long(value, HEADER_BYTES)
+        at += length
+        length, at = _read_long(value, at)
+        if length < 0 or at + length > len(value):
+            return None
+        return bytes(value[at : at + length]).decode()
+    except (IndexError, SerializationError, UnicodeDecodeError):
+        return None
+
+
+def _check_media_event_prefix() -> None:
+    for schema in load_schemas("media_event").values():
+        first = [(f["name"], f["type"]) for f in schema["fields"][:2]]
+        if first != [("session_id", "string"), ("event_type", "string")]:
+            raise AssertionError("media_event_type() needs session_id, event_type first")
+
+
 SEGMENT_MARKER_HEADER = ("sessionflow-record", b"segment-marker")
 
 

@@ -21,6 +21,7 @@ from faust.transport.drivers.aiokafka import Producer
 logger = logging.getLogger(__name__)
 
 EXIT_LOST_WRITE = 75  # EX_TEMPFAIL: restart me
+BUFFERED_TABLE_UPDATES = 10_000
 
 
 class DurableProducer(Producer):
@@ -33,6 +34,10 @@ class DurableProducer(Producer):
         # Called at the start of every flush, i.e. before every offset commit: the worker sends
         # its coalesced count updates there, so none is committed past without being written.
         self.before_flush: list[Callable[[], Awaitable[None]]] = []
+        # Faust pauses the stream whenever more than 100 table updates wait to be sent ("producer
+        # buffer full", hundreds of times in a catch-up) and then waits for them one by one.
+        # A deeper buffer lets the agent run on while aiokafka batches them.
+        self.buffer.max_messages = BUFFERED_TABLE_UPDATES
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         future = await super().send(*args, **kwargs)

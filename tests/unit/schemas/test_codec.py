@@ -123,3 +123,31 @@ def test_segment_markers_are_told_apart_from_media_events_by_fingerprint():
         codec.media_events().decode(value)
     assert not codec.is_segment_marker(b"\xc3\x01" + b"\x00" * 8)
     assert not codec.is_segment_marker(b"")
+
+
+def test_media_event_type_is_read_without_decoding():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from schemas.codec import _check_media_event_prefix, media_event_type
+
+    _check_media_event_prefix()  # every MediaEvent version starts session_id, event_type
+    base = {
+        "session_id": "a" * 64, "event_type": "ping", "received_ms": 1, "player_ts_ms": 1,
+        "playhead": 0.0, "params": {}, "custom_metadata": {}, "qoe_data": {},
+    }  # fmt: skip
+
+    @given(sid=st.text(max_size=300), kind=st.text(max_size=300))
+    def check(sid: str, kind: str) -> None:
+        for version in (1, 2):
+            value = codec.media_events().encode(
+                {**base, "session_id": sid, "event_type": kind}, version=version
+            )
+            assert media_event_type(value) == kind
+
+    check()
+    value = codec.media_events().encode(base)
+    assert media_event_type(value[:12]) is None  # truncated
+    assert media_event_type(b"not avro") is None
+    marker = codec.segment_markers()
+    assert media_event_type(marker._header + b"\x00") is None
