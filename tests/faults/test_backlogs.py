@@ -21,6 +21,7 @@ import json
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -190,7 +191,7 @@ def test_every_process_killed_behind_a_backlog(
         clickhouse.close()
         report = json.dumps(figures, indent=2)
         with capsys.disabled():
-            print("\nbacklog faults:", report)
+            sys.stdout.write(f"\nbacklog faults: {report}\n")
         out_dir = os.environ.get("SESSIONFLOW_FAULT_REPORT_DIR")
         if out_dir:
             Path(out_dir, "backlog-faults.json").write_text(report)
