@@ -10,7 +10,9 @@ records behind it, while a start-only burst (a live event beginning) comes throu
 
 Bound stated by the test: within CATCH_UP_S after the last restart, the sessions table holds
 every 201 and every backlog session exactly once, and every hourly and daily bucket (overall
-and per app) equals them. The catch-up time of each process (from its last restart) is printed and written to
+and per app) equals them. The one allowance: a request in flight when the edge is killed may
+have reached Kafka without its 201 reaching the client; it is stored and counted like any
+other (at most one per sender). The catch-up time of each process (from its last restart) is printed and written to
 ``$SESSIONFLOW_FAULT_REPORT_DIR/backlog-faults.json`` when that is set.
 """
 
@@ -149,14 +151,18 @@ def test_every_process_killed_behind_a_backlog(
         last_restart = time.monotonic()
 
         expected = {sid for sid, _, _ in burst.created} | {s for s, _, _ in backlog.sessions}
-        total = len(expected)
         end = datetime.now(UTC) + timedelta(minutes=1)
         caught_up: dict[str, float] = {}
 
         def both_caught_up() -> bool:
-            if "sink" not in caught_up and len(stored_sessions(clickhouse, db)) >= total:
+            stored = set(stored_sessions(clickhouse, db))
+            if "sink" not in caught_up and expected <= stored:
                 caught_up["sink"] = time.monotonic() - last_restart
-            if "worker" not in caught_up and series_total(pipeline, key, end) >= total:
+            if (
+                "worker" not in caught_up
+                and "sink" in caught_up
+                and series_total(pipeline, key, end) == len(stored)
+            ):
                 caught_up["worker"] = time.monotonic() - last_restart
             return len(caught_up) == 2
 
@@ -171,11 +177,28 @@ def test_every_process_killed_behind_a_backlog(
         stored = stored_sessions(clickhouse, db)
         duplicates = [sid for sid, n in Counter(stored).items() if n > 1]
         assert not duplicates, f"{len(duplicates)} sessions stored twice"
-        assert set(stored) == expected
-        times = [at for _, _, at in burst.created] + [
-            datetime.fromtimestamp(ms / 1000, UTC) for _, _, ms in backlog.sessions
-        ]
-        apps = [a for _, a, _ in burst.created] + [a for _, a, _ in backlog.sessions]
+        assert expected <= set(stored), f"{len(expected - set(stored))} 201s not stored"
+        # A request in flight when the edge was killed may be in Kafka without its 201 having
+        # reached the client (killed between the ack and the answer): stored and counted, at
+        # most one per sender, and issued around the kill. Nothing else may appear.
+        unanswered = sorted(set(stored) - expected)
+        assert len(unanswered) <= len(burst.threads), unanswered
+        extra = clickhouse.execute(
+            f"SELECT session_id, app_id, session_time_ms FROM {db}.sessions "
+            "WHERE session_id IN %(ids)s",
+            {"ids": tuple(unanswered) or ("",)},
+        )
+        figures["stored_without_201"] = len(extra)
+        times = (
+            [at for _, _, at in burst.created]
+            + [datetime.fromtimestamp(ms / 1000, UTC) for _, _, ms in backlog.sessions]
+            + [datetime.fromtimestamp(ms / 1000, UTC) for _, _, ms in extra]
+        )
+        apps = (
+            [a for _, a, _ in burst.created]
+            + [a for _, a, _ in backlog.sessions]
+            + [a for _, a, _ in extra]
+        )
         auth = {"Authorization": f"Bearer {key}"}
         url = pipeline.api_url + "/sessions/data_series"
         for app in (None, *APPS):
