@@ -17,6 +17,8 @@ EVENT_TYPES: tuple[str, ...] = (
 # Other names players send for an event type: Adobe's published sample player ends content with
 # ``contentComplete``. Accepted on the wire, stored under the canonical name.
 EVENT_ALIASES: dict[str, str] = {"contentComplete": "sessionComplete"}
+# Every eventType the edge accepts: the canonical types, then their aliases.
+WIRE_EVENT_TYPES: tuple[str, ...] = (*EVENT_TYPES, *EVENT_ALIASES)
 
 # Adobe's rule for a live stream of unknown length (SPEC §2).
 UNKNOWN_LIVE_LENGTH_SECONDS = 86400
@@ -193,7 +195,7 @@ ENVELOPE: Schema = {
     "type": "object",
     "required": ["eventType", "playerTime"],
     "properties": {
-        "eventType": {"enum": [*EVENT_TYPES, *EVENT_ALIASES]},
+        "eventType": {"enum": list(WIRE_EVENT_TYPES)},
         "playerTime": PLAYER_TIME,
     },
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producers.contract import EVENT_ALIASES, EVENT_TYPES, event_schema
+from producers.contract import WIRE_EVENT_TYPES, event_schema
 
 _ERROR = {
     "type": "object",
@@ -54,10 +54,11 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """The collection API's OpenAPI 3.1 document."""
     schemas: dict[str, Any] = {"Error": _ERROR}
-    wire = (*EVENT_TYPES, *EVENT_ALIASES)
-    for name in wire:
+    for name in WIRE_EVENT_TYPES:
         schemas[f"{name}Event"] = _schema(name)
-    other = [{"$ref": f"#/components/schemas/{n}Event"} for n in wire if n != "sessionStart"]
+    other = [
+        {"$ref": f"#/components/schemas/{n}Event"} for n in WIRE_EVENT_TYPES if n != "sessionStart"
+    ]
     retry = {"Retry-After": {"schema": {"type": "string"}}}
     created = {
         "description": "Session created; the event is durably in Kafka",

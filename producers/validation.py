@@ -17,6 +17,7 @@ from producers.contract import (
     EVENT_ALIASES,
     EVENT_TYPES,
     UNKNOWN_LIVE_LENGTH_SECONDS,
+    WIRE_EVENT_TYPES,
     event_schema,
 )
 from sessionflow.errors import FieldError, InvalidInput
@@ -24,8 +25,6 @@ from sessionflow.errors import FieldError, InvalidInput
 Scalar = str | int | float | bool
 SESSION_START = frozenset({"sessionStart"})
 NOT_SESSION_START = frozenset(EVENT_TYPES) - SESSION_START
-# Wire names: canonical types and their aliases.
-WIRE_EVENT_TYPES = (*EVENT_TYPES, *EVENT_ALIASES)
 
 
 @dataclass(frozen=True)

@@ -148,13 +148,6 @@ def media_event_type(value: bytes) -> str | None:
         return None
 
 
-def _check_media_event_prefix() -> None:
-    for schema in load_schemas("media_event").values():
-        first = [(f["name"], f["type"]) for f in schema["fields"][:2]]
-        if first != [("session_id", "string"), ("event_type", "string")]:
-            raise AssertionError("media_event_type() needs session_id, event_type first")
-
-
 SEGMENT_MARKER_HEADER = ("sessionflow-record", b"segment-marker")
 
 

@@ -13,7 +13,12 @@ from typing import Any
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
-from clickhouse_driver.errors import ServerException
+from clickhouse_driver.errors import (
+    NetworkError,
+    ServerException,
+    SocketTimeoutError,
+    UnexpectedPacketFromServerError,
+)
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable
@@ -49,10 +54,9 @@ def translate(exc: BaseException, what: str) -> Exception:
         if exc.code in TRANSIENT_SERVER_CODES:
             return ClickHouseUnavailable(f"clickhouse {what} failed: {exc}")
         return ClickHouseRejected(f"clickhouse {what} refused: {exc}", exc.code)
-    if isinstance(exc, (OSError, EOFError)) or type(exc).__name__ in (
-        "NetworkError",
-        "SocketTimeoutError",
-        "UnexpectedPacketFromServerError",
+    if isinstance(
+        exc,
+        (OSError, EOFError, NetworkError, SocketTimeoutError, UnexpectedPacketFromServerError),
     ):
         return ClickHouseUnavailable(f"clickhouse {what} failed: {exc}")
     return ClickHouseRejected(f"clickhouse {what} refused: {exc!r}", getattr(exc, "code", None))

@@ -29,8 +29,26 @@ BODY = {
 }  # fmt: skip
 
 
+async def read_media_events(settings, want: int) -> list[tuple[bytes, dict]]:
+    """The media-events topic from the start, decoded, until ``want`` records (or 20 s)."""
+    consumer = AIOKafkaConsumer(
+        Topics(settings.topic_prefix).media_events, bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+    )  # fmt: skip
+    await consumer.start()
+    found: list[tuple[bytes, dict]] = []
+    try:
+        for _ in range(40):
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                found += [(m.key, codec.media_events().decode(m.value)) for m in messages]
+            if len(found) >= want:
+                break
+    finally:
+        await consumer.stop()
+    return found
+
+
 async def test_session_start_lands_in_kafka_keyed_by_session_id(settings):
-    topics = Topics(settings.topic_prefix)
     await ensure_sessionflow_topics(settings)
     publisher = Publisher(settings)
     await publisher.start()
@@ -46,21 +64,7 @@ async def test_session_start_lands_in_kafka_keyed_by_session_id(settings):
                 sids.append(response.headers["location"].rsplit("/", 1)[1])
     finally:
         await publisher.stop()
-    consumer = AIOKafkaConsumer(
-        topics.media_events, bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-    )  # fmt: skip
-    await consumer.start()
-    try:
-        found = {}
-        for _ in range(20):
-            for messages in (await consumer.getmany(timeout_ms=500)).values():
-                for m in messages:
-                    found[m.key.decode()] = codec.media_events().decode(m.value)
-            if len(found) == 5:
-                break
-    finally:
-        await consumer.stop()
+    found = {key.decode(): record for key, record in await read_media_events(settings, 5)}
     assert set(found) == set(sids)
     assert all(r["session_id"] == sid for sid, r in found.items())
 
@@ -69,7 +73,6 @@ async def test_a_session_longer_than_the_publish_timeout_lands_whole(settings):
     """A real player's timeline (time compressed 150 times) on the real broker with a 300 ms publish
     timeout: the session lasts ~13 times that, and every event must get its 204 and land."""
     settings = settings.model_copy(update={"kafka_publish_timeout_ms": 300})
-    topics = Topics(settings.topic_prefix)
     await ensure_sessionflow_topics(settings)
     publisher = Publisher(settings)
     await publisher.start()
@@ -93,18 +96,7 @@ async def test_a_session_longer_than_the_publish_timeout_lands_whole(settings):
                 assert response.status_code == 204, (step, response.text)
     finally:
         await publisher.stop()
-    consumer = AIOKafkaConsumer(
-        topics.media_events, bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-    )  # fmt: skip
-    await consumer.start()
-    try:
-        found: list[str] = []
-        for _ in range(40):
-            for messages in (await consumer.getmany(timeout_ms=500)).values():
-                found += [codec.media_events().decode(m.value)["event_type"] for m in messages]
-            if len(found) >= 1 + len(steps):
-                break
-    finally:
-        await consumer.stop()
+    found = [
+        record["event_type"] for _, record in await read_media_events(settings, 1 + len(steps))
+    ]
     assert found == ["sessionStart", *(s.event_type for s in steps)]

@@ -129,9 +129,12 @@ def test_media_event_type_is_read_without_decoding():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from schemas.codec import _check_media_event_prefix, media_event_type
+    from schemas.codec import media_event_type
 
-    _check_media_event_prefix()  # every MediaEvent version starts session_id, event_type
+    # media_event_type() relies on every MediaEvent version starting session_id, event_type.
+    for schema in load_schemas("media_event").values():
+        first = [(f["name"], f["type"]) for f in schema["fields"][:2]]
+        assert first == [("session_id", "string"), ("event_type", "string")]
     base = {
         "session_id": "a" * 64, "event_type": "ping", "received_ms": 1, "player_ts_ms": 1,
         "playhead": 0.0, "params": {}, "custom_metadata": {}, "qoe_data": {},
