@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from analytics.keys import KeyStore
-from analytics.segments import READY, Segment, SegmentStore
+from readapi.keys import KeyStore
+from readapi.segments import READY, Segment, SegmentStore
 from sessionflow.backfill import backfill
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.reconcile import reconcile
@@ -102,11 +102,19 @@ def main() -> None:
     stamp = time.time_ns() // 1000
     node = parse_filter(GOLD)
     segment = Segment(
-        "BENCH@AdobeOrg", "gold", stamp, "gold", None, canonical(node), READY, (2**62,) * 4,
-        datetime.now(UTC), stamp,
-    )  # fmt: skip
+        org_id="BENCH@AdobeOrg",
+        segment_id="gold",
+        generation=stamp,
+        app_id=None,
+        filter=canonical(node),
+        name="gold",
+        status=READY,
+        markers=(2**62,) * 4,
+        created_at=datetime.now(UTC),
+        version=stamp,
+    )
     t0 = time.monotonic()
-    backfill(clickhouse, segment.counting())
+    backfill(clickhouse, segment)
     backfill_seconds = round(time.monotonic() - t0, 1)
     store.save(segment)
     time.sleep(15)  # let ClickHouse merge the parts the backfill wrote before timing reads
@@ -115,7 +123,7 @@ def main() -> None:
     env = {**os.environ, **{f"SESSIONFLOW_{k.upper()}": str(v) for k, v in
            (("clickhouse_database", "bench_series"), ("api_port", 18281),
             ("rate_limit_per_hour", 100_000_000))}}  # fmt: skip
-    api = subprocess.Popen([sys.executable, "-m", "sessionflow", "api"], env=env)
+    api = subprocess.Popen([sys.executable, "-m", "sessionflow_cli", "api"], env=env)
     results: dict[str, object] = {
         "sessions": stored[0][0],
         "load_seconds": round(load_seconds, 1),
@@ -182,7 +190,7 @@ def raw_series(
     clickhouse: ClickHouse, unit: str, ending_at: str, gold: bool
 ) -> tuple[list[float], list[int]]:
     """The same series from raw session rows (distinct ids), timed over 20 runs."""
-    from analytics.params import parse_ending_at
+    from readapi.params import parse_ending_at
 
     end = parse_ending_at(ending_at)
     buckets = series_buckets(end, Unit(unit), 100)

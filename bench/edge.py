@@ -57,7 +57,7 @@ def main() -> None:
          "warning", "--no-access-log"],
         cwd=HERE,
     )  # fmt: skip
-    edge = subprocess.Popen([sys.executable, "-m", "sessionflow", "edge"], env=env)
+    edge = subprocess.Popen([sys.executable, "-m", "sessionflow_cli", "edge"], env=env)
     try:
         wait("http://127.0.0.1:18181/")
         wait("http://127.0.0.1:18180/health")

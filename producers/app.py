@@ -11,7 +11,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Protocol
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
@@ -25,7 +27,6 @@ from producers.records import media_event_record
 from producers.validation import NOT_SESSION_START as OTHER_EVENTS
 from producers.validation import SESSION_START, EventValidator
 from schemas import codec
-from schemas.topics import Topics
 from sessionflow import sessionids
 from sessionflow.acceptance import edge_deadline_ms
 from sessionflow.errors import (
@@ -38,6 +39,7 @@ from sessionflow.errors import (
 )
 from sessionflow.http import BodyTooLarge, FixedHeaders, json_response, read_body
 from sessionflow.settings import Settings
+from sessionflow.topics import Topics
 
 logger = logging.getLogger(__name__)
 
@@ -92,158 +94,181 @@ def _error(status: int, message: str, errors: list[FieldError] | None = None) ->
     return json_response(body, status)
 
 
+@dataclass(frozen=True)
+class Edge:
+    """What the edge's handlers need, passed to each of them (built once by ``create_app``)."""
+
+    settings: Settings
+    publisher: EventPublisher
+    clock: Callable[[], int] = wall_clock_ms
+    validator: EventValidator = field(default_factory=EventValidator)
+    events_codec: codec.AvroCodec = field(default_factory=codec.media_events)
+    document: dict[str, Any] = field(default_factory=openapi_document)
+
+    @property
+    def topic(self) -> str:
+        return Topics(self.settings.topic_prefix).media_events
+
+
+def _unavailable(exc: Unavailable) -> Response:
+    response = _error(503, str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def parse(edge: Edge, request: Request) -> object:
+    """The request's JSON body, or the 415/413/400 answer."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        return _error(
+            415, "unsupported media type", [FieldError("Content-Type", "must be application/json")]
+        )
+    limit = edge.settings.max_body_bytes
+    try:
+        raw = await read_body(request, limit)
+    except BodyTooLarge:
+        return _error(
+            413, "request body too large", [FieldError("", f"body must be at most {limit} bytes")]
+        )
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _error(400, "malformed JSON", [FieldError("", str(exc))])
+
+
+async def store(
+    edge: Edge, record: dict[str, object], session_id: str, timestamp_ms: int, received_ms: int
+) -> None:
+    """Publish ``record`` and wait for Kafka's acknowledgement, or raise ``Unavailable``.
+
+    Every request is judged on its own: its deadline runs from when the edge received it.
+    A sessionStart's deadline runs from its session id's issue time instead (the worker
+    and the sink check exactly that deadline, ``sessionflow.acceptance``); the id is
+    minted from the same clock reading, so the two agree.
+    """
+    try:
+        value = edge.events_codec.encode(record)
+    except SerializationError as exc:
+        raise InvalidInput("event cannot be stored", [FieldError("", str(exc))]) from exc
+    started_ms = (
+        sessionids.issued_at_ms(session_id)
+        if record["event_type"] == "sessionStart"
+        else received_ms
+    )
+    deadline = edge_deadline_ms(started_ms, edge.settings.kafka_publish_timeout_ms)
+    await edge.publisher.publish(
+        edge.topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms, deadline_ms=deadline
+    )
+
+
+async def start_session(edge: Edge, request: Request) -> Response:
+    """``POST /api/v1/sessions``: a sessionStart; 201 with ``Location``."""
+    body = await parse(edge, request)
+    if isinstance(body, Response):
+        return body
+    received_ms = edge.clock()
+    try:
+        event = edge.validator.validate(body, SESSION_START)
+        session_id = sessionids.mint(edge.settings.session_secrets[0], received_ms)
+        record = media_event_record(event, session_id, received_ms, agent(request))
+        await store(edge, record, session_id, int(record["session_time_ms"]), received_ms)
+    except InvalidInput as exc:
+        return _error(400, exc.message, exc.errors)
+    except Unavailable as exc:
+        return _unavailable(exc)
+    return _created(session_id)
+
+
+async def session_event(edge: Edge, request: Request) -> Response:
+    """``POST /api/v1/sessions/{sid}/events``: any other event of a session; 204."""
+    settings = edge.settings
+    session_id = request.path_params["sid"]
+    received_ms = edge.clock()
+    try:
+        sessionids.verify(
+            session_id, settings.session_secrets, received_ms, settings.session_lifetime_ms
+        )
+    except UnknownSession as exc:
+        return _error(404, "session not found", [FieldError("sid", str(exc))])
+    except ExpiredSession as exc:
+        return _error(410, "session expired", [FieldError("sid", str(exc))])
+    body = await parse(edge, request)
+    if isinstance(body, Response):
+        return body
+    try:
+        event = edge.validator.validate(body, OTHER_EVENTS)
+        record = media_event_record(event, session_id, received_ms, agent(request))
+        await store(edge, record, session_id, received_ms, received_ms)
+    except InvalidInput as exc:
+        return _error(400, exc.message, exc.errors)
+    except Unavailable as exc:
+        return _unavailable(exc)
+    return Response(status_code=204)
+
+
+async def downloaded(edge: Edge, request: Request) -> Response:
+    """``POST /api/v1/downloaded``: a whole session recorded offline; 201 with ``Location``."""
+    body = await parse(edge, request)
+    if isinstance(body, Response):
+        return body
+    received_ms = edge.clock()
+    try:
+        events = edge.validator.validate_downloaded(body)
+        session_id = sessionids.mint(edge.settings.session_secrets[0], received_ms)
+        records = [
+            media_event_record(event, session_id, received_ms, agent(request)) for event in events
+        ]
+        # The sessionStart goes last, once every other event is acknowledged: a failure
+        # half-way leaves no counted session behind a 503. The others are sent together
+        # (one round trip, ordered by the idempotent producer) so that the sessionStart
+        # keeps most of its deadline.
+        await asyncio.gather(
+            *(store(edge, record, session_id, received_ms, received_ms) for record in records[1:])
+        )
+        await store(edge, records[0], session_id, int(records[0]["session_time_ms"]), received_ms)
+    except InvalidInput as exc:
+        return _error(400, exc.message, exc.errors)
+    except Unavailable as exc:
+        return _unavailable(exc)
+    return _created(session_id)
+
+
+async def event_schema(edge: Edge, request: Request) -> Response:
+    """``GET /api/v1/schemas/{event_type}``: the JSON Schema the edge validates it with."""
+    name = request.path_params["event_type"]
+    schema = edge.validator.schemas.get(name)
+    if schema is None:
+        return _error(404, "unknown event type", [FieldError("eventType", name)])
+    return json_response(schema)
+
+
+async def openapi(edge: Edge, request: Request) -> Response:
+    return json_response(edge.document)
+
+
+async def preflight(request: Request) -> Response:
+    return Response(
+        status_code=204, headers={"Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS)}
+    )
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error(500, "internal error")
+
+
 def create_app(
     settings: Settings,
     publisher: EventPublisher,
     clock: Callable[[], int] = wall_clock_ms,
 ) -> Starlette:
     """Build the edge application around a started-on-startup ``publisher``."""
-    validator = EventValidator()
-    events_codec = codec.media_events()
-    topic = Topics(settings.topic_prefix).media_events
-
-    async def parse(request: Request) -> object:
-        content_type = request.headers.get("content-type", "")
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            return _error(
-                415,
-                "unsupported media type",
-                [FieldError("Content-Type", "must be application/json")],
-            )
-        try:
-            raw = await read_body(request, settings.max_body_bytes)
-        except BodyTooLarge:
-            return _error(
-                413,
-                "request body too large",
-                [FieldError("", f"body must be at most {settings.max_body_bytes} bytes")],
-            )
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return _error(400, "malformed JSON", [FieldError("", str(exc))])
-        return body
-
-    async def store(
-        record: dict[str, object], session_id: str, timestamp_ms: int, received_ms: int
-    ) -> None:
-        """Publish ``record`` and wait for Kafka's acknowledgement, or answer 503.
-
-        Every request is judged on its own: its deadline runs from when the edge received it.
-        A sessionStart's deadline runs from its session id's issue time instead (the worker
-        and the sink check exactly that deadline, ``sessionflow.acceptance``); the id is
-        minted from the same clock reading, so the two agree.
-        """
-        try:
-            value = events_codec.encode(record)
-        except SerializationError as exc:
-            raise InvalidInput("event cannot be stored", [FieldError("", str(exc))]) from exc
-        started_ms = (
-            sessionids.issued_at_ms(session_id)
-            if record["event_type"] == "sessionStart"
-            else received_ms
-        )
-        deadline = edge_deadline_ms(started_ms, settings.kafka_publish_timeout_ms)
-        await publisher.publish(
-            topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms, deadline_ms=deadline
-        )
-
-    async def start_session(request: Request) -> Response:
-        body = await parse(request)
-        if isinstance(body, Response):
-            return body
-        received_ms = clock()
-        try:
-            event = validator.validate(body, SESSION_START)
-            session_id = sessionids.mint(settings.session_secrets[0], received_ms)
-            record = media_event_record(event, session_id, received_ms, agent(request))
-            await store(record, session_id, int(record["session_time_ms"]), received_ms)
-        except InvalidInput as exc:
-            return _error(400, exc.message, exc.errors)
-        except Unavailable as exc:
-            return _unavailable(exc)
-        return _created(session_id)
-
-    async def session_event(request: Request) -> Response:
-        session_id = request.path_params["sid"]
-        received_ms = clock()
-        try:
-            sessionids.verify(
-                session_id, settings.session_secrets, received_ms, settings.session_lifetime_ms
-            )
-        except UnknownSession as exc:
-            return _error(404, "session not found", [FieldError("sid", str(exc))])
-        except ExpiredSession as exc:
-            return _error(410, "session expired", [FieldError("sid", str(exc))])
-        body = await parse(request)
-        if isinstance(body, Response):
-            return body
-        try:
-            event = validator.validate(body, OTHER_EVENTS)
-            record = media_event_record(event, session_id, received_ms, agent(request))
-            await store(record, session_id, received_ms, received_ms)
-        except InvalidInput as exc:
-            return _error(400, exc.message, exc.errors)
-        except Unavailable as exc:
-            return _unavailable(exc)
-        return Response(status_code=204)
-
-    async def downloaded(request: Request) -> Response:
-        body = await parse(request)
-        if isinstance(body, Response):
-            return body
-        received_ms = clock()
-        try:
-            events = validator.validate_downloaded(body)
-            session_id = sessionids.mint(settings.session_secrets[0], received_ms)
-            records = [
-                media_event_record(event, session_id, received_ms, agent(request))
-                for event in events
-            ]
-            # The sessionStart goes last, once every other event is acknowledged: a failure
-            # half-way leaves no counted session behind a 503. The others are sent together
-            # (one round trip, ordered by the idempotent producer) so that the sessionStart
-            # keeps most of its deadline.
-            await asyncio.gather(
-                *(store(record, session_id, received_ms, received_ms) for record in records[1:])
-            )
-            await store(records[0], session_id, int(records[0]["session_time_ms"]), received_ms)
-        except InvalidInput as exc:
-            return _error(400, exc.message, exc.errors)
-        except Unavailable as exc:
-            return _unavailable(exc)
-        return _created(session_id)
-
-    async def event_schema(request: Request) -> Response:
-        name = request.path_params["event_type"]
-        schema = validator.schemas.get(name)
-        if schema is None:
-            return _error(404, "unknown event type", [FieldError("eventType", name)])
-        return json_response(schema)
-
-    document = openapi_document()
-
-    async def openapi(request: Request) -> Response:
-        return json_response(document)
-
-    async def preflight(request: Request) -> Response:
-        return Response(
-            status_code=204,
-            headers={"Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS)},
-        )
-
-    async def health(request: Request) -> Response:
-        return json_response({"status": "ok"})
-
-    def _unavailable(exc: Unavailable) -> Response:
-        response = _error(503, str(exc))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-
-    async def on_error(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error")
+    edge = Edge(settings, publisher, clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -254,17 +279,15 @@ def create_app(
             await publisher.stop()
 
     routes = [
-        Route("/api/v1/sessions", start_session, methods=["POST"]),
-        Route("/api/v1/sessions", preflight, methods=["OPTIONS"]),
-        Route("/api/v1/sessions/{sid}/events", session_event, methods=["POST"]),
-        Route("/api/v1/sessions/{sid}/events", preflight, methods=["OPTIONS"]),
-        Route("/api/v1/downloaded", downloaded, methods=["POST"]),
-        Route("/api/v1/downloaded", preflight, methods=["OPTIONS"]),
-        Route("/api/v1/schemas/{event_type}", event_schema, methods=["GET"]),
-        Route("/api/v1/schemas/{event_type}", preflight, methods=["OPTIONS"]),
+        Route("/api/v1/sessions", partial(start_session, edge), methods=["POST"]),
+        Route("/api/v1/sessions/{sid}/events", partial(session_event, edge), methods=["POST"]),
+        Route("/api/v1/downloaded", partial(downloaded, edge), methods=["POST"]),
+        Route("/api/v1/schemas/{event_type}", partial(event_schema, edge), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/openapi.json", partial(openapi, edge), methods=["GET"]),
     ]
+    # Every API path answers CORS preflights.
+    routes += [Route(route.path, preflight, methods=["OPTIONS"]) for route in routes[:4]]
     return Starlette(
         routes=routes,
         middleware=[Middleware(FixedHeaders, headers=CORS_HEADERS)],

@@ -6,19 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sessionflow.events import EVENT_ALIASES, EVENT_TYPES, WIRE_EVENT_TYPES
+
 Schema = dict[str, Any]
 
-EVENT_TYPES: tuple[str, ...] = (
-    "sessionStart", "play", "ping", "pauseStart", "bufferStart", "bitrateChange", "error",
-    "sessionComplete", "sessionEnd", "adBreakStart", "adBreakComplete", "adStart", "adComplete",
-    "adSkip", "chapterStart", "chapterComplete", "chapterSkip", "stateStart", "stateEnd",
-)  # fmt: skip
-
-# Other names players send for an event type: Adobe's published sample player ends content with
-# ``contentComplete``. Accepted on the wire, stored under the canonical name.
-EVENT_ALIASES: dict[str, str] = {"contentComplete": "sessionComplete"}
-# Every eventType the edge accepts: the canonical types, then their aliases.
-WIRE_EVENT_TYPES: tuple[str, ...] = (*EVENT_TYPES, *EVENT_ALIASES)
+__all__ = ["EVENT_ALIASES", "EVENT_TYPES", "WIRE_EVENT_TYPES", "event_schema"]
 
 # Adobe's rule for a live stream of unknown length (SPEC §2).
 UNKNOWN_LIVE_LENGTH_SECONDS = 86400

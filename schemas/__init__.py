@@ -1,1 +1,1 @@
-"""The data contract: Avro schemas (``*.avsc``, versioned), their codec, and Kafka topic names."""
+"""The data contract: Avro schemas (``*.avsc``, versioned) and their codec."""

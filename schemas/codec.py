@@ -108,7 +108,7 @@ def session_counts() -> AvroCodec:
 
 @cache
 def segment_markers() -> AvroCodec:
-    """Codec of the ``SegmentMarker`` records the analytics API writes into media-events."""
+    """Codec of the ``SegmentMarker`` records the read API writes into media-events."""
     return AvroCodec(load_schemas("segment_marker"))
 
 

@@ -1,8 +1,9 @@
-"""sessionflow: media-player session telemetry, from Adobe's collection API to Braze-style series.
+"""sessionflow's core, the bottom layer every process package builds on.
 
-The pure core lives here (settings, errors, session ids, time buckets); the processes live in
-``producers`` (collection edge), ``streams`` (Faust worker), ``sinks`` (ClickHouse sink) and
-``analytics`` (read API). ``schemas`` holds the Avro contract and the Kafka topic names.
+Settings, the exception tree, session ids, time buckets, the media event vocabulary, the
+consumed-record and segment models, Kafka topic names, and the one adapter per external system
+(``kafka``, ``clickhouse``). It imports no other sessionflow package; see the README's
+"Architecture" section for the layers above it.
 """
 
 __version__ = "0.1.0"

@@ -15,25 +15,12 @@ as ``late``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sessionflow.clickhouse import ClickHouse
-from sessionflow.segmentfilter import Node, to_sql
+from sessionflow.segmentfilter import to_sql
+from sessionflow.segments import Segment
 from sessionflow.timebuckets import STORED_UNITS, Unit
-
-
-@dataclass(frozen=True)
-class SegmentCount:
-    """What counting one segment generation from ``sessions`` needs."""
-
-    org_id: str
-    app_id: str | None
-    key: str  # its segment_id in session_counts
-    node: Node
-    markers: Sequence[int]  # its start marker's offset, by partition
-
 
 # In session time: the range ``sessionflow reconcile`` rewrites.
 IN_RANGE = "session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)"
@@ -77,9 +64,7 @@ def segment_counts_sql(
     return counts_from_sessions_sql(database, unit, "%(segment_key)s", origin, version, where)
 
 
-def _run(
-    clickhouse: ClickHouse, segment: SegmentCount, backfill: bool, extra: dict[str, Any]
-) -> None:
+def _run(clickhouse: ClickHouse, segment: Segment, backfill: bool, extra: dict[str, Any]) -> None:
     filter_sql, params = to_sql(segment.node)
     values: dict[str, Any] = {
         **params,
@@ -96,11 +81,11 @@ def _run(
         clickhouse.execute(sql, values)
 
 
-def backfill(clickhouse: ClickHouse, segment: SegmentCount) -> None:
+def backfill(clickhouse: ClickHouse, segment: Segment) -> None:
     """Write the backfill rows of one segment (the sessions before its markers)."""
     _run(clickhouse, segment, True, {})
 
 
-def reconcile_segment(clickhouse: ClickHouse, segment: SegmentCount, lo_s: int, hi_s: int) -> None:
+def reconcile_segment(clickhouse: ClickHouse, segment: Segment, lo_s: int, hi_s: int) -> None:
     """Rewrite the worker's rows of one segment for sessions in [lo_s, hi_s) (epoch seconds)."""
     _run(clickhouse, segment, False, {"lo": lo_s, "hi": hi_s})

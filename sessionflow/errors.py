@@ -9,11 +9,8 @@ SessionflowError
 ├── Unavailable             an external system cannot take the request now; ``retry_after``
 │   ├── KafkaUnavailable
 │   └── ClickHouseUnavailable
-├── ClickHouseRejected      ClickHouse refused this statement or its data (retrying the same
-│                           data fails again); ``code`` is ClickHouse's error code
-└── AuthError
-    ├── Unauthorized        missing or unknown API key                             → 401
-    └── Forbidden           the key lacks a permission or an app                   → 403
+└── ClickHouseRejected      ClickHouse refused this statement or its data (retrying the same
+                            data fails again); ``code`` is ClickHouse's error code
 """
 
 from __future__ import annotations
@@ -80,15 +77,3 @@ class ClickHouseRejected(SessionflowError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
-
-
-class AuthError(SessionflowError):
-    """An analytics API request that its key may not make."""
-
-
-class Unauthorized(AuthError):
-    """Missing, malformed, unknown or revoked API key."""
-
-
-class Forbidden(AuthError):
-    """The key is valid but lacks the permission or the app asked for."""

@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the edge and the analytics API: JSON responses (orjson), a
+"""Small HTTP helpers shared by the edge and the read API: JSON responses (orjson), a
 bounded body reader, and an ASGI middleware that adds fixed headers to every response.
 """
 

@@ -1,5 +1,8 @@
-"""The Kafka adapter: topic creation and an acks=all producer, with aiokafka's errors
-translated into ``KafkaUnavailable``.
+"""The Kafka adapter, the only module that talks to aiokafka: topic creation, an acks=all
+producer, a consumer in a group, a range reader and consumer-group offsets, with aiokafka's
+errors translated into ``KafkaUnavailable``. Consumers hand out ``ConsumedRecord``.
+
+(The worker's Faust app reaches Kafka through Faust's own aiokafka driver.)
 """
 
 from __future__ import annotations
@@ -8,11 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
@@ -24,32 +26,29 @@ from aiokafka.errors import (
 )
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from schemas.topics import Topics
 from sessionflow.errors import KafkaUnavailable
+from sessionflow.records import ConsumedRecord
 from sessionflow.settings import Settings
+from sessionflow.topics import Topics
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ConsumedRecord:
-    """One record read from Kafka, as the worker and the sink handle it."""
+def _of(message: Any) -> ConsumedRecord:
+    """From an aiokafka ``ConsumerRecord``."""
+    return ConsumedRecord(
+        message.topic, message.partition, message.offset, message.key, message.value,
+        message.timestamp, message.timestamp_type,
+    )  # fmt: skip
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int = 0
-    timestamp_type: int = 0  # 0: CreateTime, 1: LogAppendTime
 
-    @classmethod
-    def of(cls, message: Any) -> ConsumedRecord:
-        """From an aiokafka ``ConsumerRecord``."""
-        return cls(
-            message.topic, message.partition, message.offset, message.key, message.value,
-            message.timestamp, message.timestamp_type,
-        )  # fmt: skip
+@contextlib.asynccontextmanager
+async def _translated(what: str, retry_after: int = 1) -> AsyncIterator[None]:
+    """Raise aiokafka's errors (and socket errors) as ``KafkaUnavailable``."""
+    try:
+        yield
+    except (KafkaError, OSError) as exc:
+        raise KafkaUnavailable(f"{what}: {exc!r}", retry_after) from exc
 
 
 def _until_reachable(wait_s: float) -> AsyncRetrying:
@@ -69,7 +68,17 @@ async def ensure_topics(
     configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Create ``names`` with the configured partition count (and ``configs[name]``) unless they
-    exist (idempotent)."""
+    exist (idempotent); ``KafkaUnavailable`` if the cluster stays unreachable for ``wait_s``."""
+    async with _translated("the event store is unavailable", settings.retry_after_seconds):
+        await _create_missing(settings, names, wait_s, configs or {})
+
+
+async def _create_missing(
+    settings: Settings,
+    names: Sequence[str],
+    wait_s: float,
+    configs: Mapping[str, Mapping[str, str]],
+) -> None:
     async for attempt in _until_reachable(wait_s):
         with attempt:
             admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -81,7 +90,7 @@ async def ensure_topics(
                         name,
                         settings.topic_partitions,
                         1,
-                        topic_configs=dict((configs or {}).get(name, {})),
+                        topic_configs=dict(configs.get(name, {})),
                     )
                     for name in names
                     if name not in existing
@@ -122,6 +131,13 @@ class Publisher:
         self._retired: set[asyncio.Task[None]] = set()
 
     async def start(self, wait_s: float = 60.0) -> None:
+        """Connect, retrying for ``wait_s``; ``KafkaUnavailable`` if the cluster stays away."""
+        async with _translated(
+            "the event store is unavailable", self._settings.retry_after_seconds
+        ):
+            await self._connect(wait_s)
+
+    async def _connect(self, wait_s: float) -> None:
         async for attempt in _until_reachable(wait_s):
             with attempt:
                 producer = AIOKafkaProducer(
@@ -244,3 +260,92 @@ async def committed_offsets(settings: Settings, group: str, topic: str) -> dict[
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic}
+
+
+class GroupConsumer:
+    """A consumer in group ``group`` that commits only what its caller has stored."""
+
+    def __init__(
+        self, settings: Settings, group: str, topics: Sequence[str], max_records: int
+    ) -> None:
+        self._settings = settings
+        self._max_records = max_records
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_records,
+        )
+
+    async def start(self) -> None:
+        async with _translated(
+            "cannot join the consumer group", self._settings.retry_after_seconds
+        ):
+            await self._consumer.start()
+        logger.info("consuming %s", sorted(self._consumer.subscription()))
+
+    async def fetch(self, timeout_ms: int) -> list[ConsumedRecord]:
+        """The next records (up to ``max_records``, in offset order per partition), waiting up
+        to ``timeout_ms`` for the first."""
+        async with _translated("cannot fetch", self._settings.retry_after_seconds):
+            fetched = await self._consumer.getmany(
+                timeout_ms=timeout_ms, max_records=self._max_records
+            )
+        return [_of(message) for messages in fetched.values() for message in messages]
+
+    async def commit(self, records: Iterable[ConsumedRecord]) -> None:
+        """Commit past ``records``; ``KafkaUnavailable`` if the group took their partitions away
+        meanwhile (their new owner gets them again)."""
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        if offsets:
+            async with _translated("offset commit failed", self._settings.retry_after_seconds):
+                await self._consumer.commit(offsets)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+
+class RangeReader:
+    """A group-less consumer that reads the records of [start, end) of one partition (the
+    worker's gap filling)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, partition: int, start: int, end: int) -> list[ConsumedRecord]:
+        async with _translated("cannot read a range", self._settings.retry_after_seconds):
+            return await self._read(partition, start, end)
+
+    async def _read(self, partition: int, start: int, end: int) -> list[ConsumedRecord]:
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+            )
+            await self._consumer.start()
+        consumer = self._consumer
+        tp = TopicPartition(self._topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        found: list[ConsumedRecord] = []
+        while not found or found[-1].offset < end - 1:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for message in batch.get(tp, []):
+                if start <= message.offset < end:
+                    found.append(_of(message))
+            if batch.get(tp) and batch[tp][-1].offset >= end - 1:
+                break
+        return found
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

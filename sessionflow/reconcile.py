@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from sessionflow.backfill import (
     IN_RANGE,
     REBUILT_VERSION,
-    SegmentCount,
     counts_from_sessions_sql,
     reconcile_segment,
 )
 from sessionflow.clickhouse import ClickHouse
+from sessionflow.segments import Segment
 from sessionflow.timebuckets import PLAYER_TIME_PAST_MS, STORED_UNITS, Unit, bucket_start_ms
 
 # A window is closed once no sessionStart can land in it any more: the edge dates sessions at
@@ -49,7 +49,7 @@ def reconcile(
     progress: Callable[[Iterable[tuple[int, int]], int], Iterable[tuple[int, int]]] = (
         lambda it, total: it
     ),
-    segments: Sequence[SegmentCount] = (),
+    segments: Sequence[Segment] = (),
 ) -> int:
     """Rewrite the counts of every window in [from_ms, to_ms) (whole UTC days) from the raw
     sessions, for all sessions and for each of ``segments``; return the number of days."""

@@ -7,7 +7,9 @@ reads the environment at import time; tests build ``Settings`` from a plain mapp
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,7 +43,7 @@ class Settings(BaseModel):
     session_lifetime_ms: int = 24 * 3600 * 1000
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     retry_after_seconds: int = Field(default=2, ge=1)
-    # Analytics API
+    # read API
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     rate_limit_per_hour: int = Field(default=250_000, ge=1)
@@ -54,6 +56,9 @@ class Settings(BaseModel):
     sink_batch_max: int = Field(default=5000, ge=1)
     sink_batch_wait_ms: int = Field(default=200, ge=1)
     window_expires_days: float = Field(default=4.0, gt=1.0)
+    # Where processes keep local state (the worker's Faust data folder): never the working
+    # directory. The worker's tables live in Kafka changelogs; this folder may be wiped.
+    state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "sessionflow")
 
     @field_validator("session_secrets", mode="before")
     @classmethod

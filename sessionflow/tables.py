@@ -8,7 +8,7 @@ OS package CI uses) and on current releases (the docker-compose image, the chdb 
   them. ``segment_id`` is ``''`` for all sessions, else a segment key ``<id>@<generation>``;
   ``origin`` says whether the worker (``stream``) or a segment backfill wrote the row.
 - ``segments``: segment definitions; newest ``version`` of (org, segment id) wins.
-- ``api_keys``: analytics API keys, hashed; newest ``version`` of a key wins.
+- ``api_keys``: read API keys, hashed; newest ``version`` of a key wins.
 - ``event_counts`` and ``visitor_quarters``: materialized views (events per type, distinct
   visitors) per quarter-hour, for the sibling series.
 """

@@ -15,16 +15,14 @@ import logging
 import signal
 import time
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
-
-from schemas.topics import Topics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable, KafkaUnavailable
-from sessionflow.kafka import ConsumedRecord, Publisher, ensure_sessionflow_topics
+from sessionflow.kafka import GroupConsumer, Publisher, ensure_sessionflow_topics
+from sessionflow.records import ConsumedRecord, DeadLetter
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
-from sinks.writer import ClickHouseWriter, Rejected, WriteResult
+from sessionflow.topics import Topics
+from sinks.writer import ClickHouseWriter, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -51,33 +49,23 @@ class SinkRunner:
         await asyncio.to_thread(ensure_tables, self._clickhouse)
         await ensure_sessionflow_topics(self._settings)
         await self._dead_letter.start()
-        consumer = AIOKafkaConsumer(
-            self._topics.media_events,
-            self._topics.session_counts,
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            group_id=self._settings.sink_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self._settings.sink_batch_max,
+        consumer = GroupConsumer(
+            self._settings,
+            self._settings.sink_group,
+            (self._topics.media_events, self._topics.session_counts),
+            self._settings.sink_batch_max,
         )
         await consumer.start()
-        logger.info("sink consuming %s", sorted(consumer.subscription()))
         try:
             while not self._stopping.is_set():
-                fetched = await consumer.getmany(
-                    timeout_ms=self._settings.sink_batch_wait_ms,
-                    max_records=self._settings.sink_batch_max,
-                )
-                batch = [ConsumedRecord.of(m) for messages in fetched.values() for m in messages]
+                batch = await consumer.fetch(self._settings.sink_batch_wait_ms)
                 if not batch:
                     continue
                 await self._write_until_stored(batch)
                 try:
-                    await consumer.commit(
-                        {tp: messages[-1].offset + 1 for tp, messages in fetched.items()}
-                    )
-                except KafkaError as exc:  # rebalanced away: the new owner redelivers, deduped
-                    logger.warning("offset commit failed, batch will be redelivered: %r", exc)
+                    await consumer.commit(batch)
+                except KafkaUnavailable as exc:  # rebalanced away: the new owner redelivers
+                    logger.warning("offset commit failed, batch will be redelivered: %s", exc)
         finally:
             await consumer.stop()
             await self._dead_letter.stop()
@@ -95,7 +83,7 @@ class SinkRunner:
             except ClickHouseRejected as exc:
                 if len(part) == 1:
                     (item,) = part
-                    await self._reject([Rejected(item, "unstorable", str(exc))])
+                    await self._reject([DeadLetter(item, "unstorable", str(exc))])
                     continue
                 if not split_logged:
                     logger.warning(
@@ -147,28 +135,14 @@ class SinkRunner:
                 )
             return result
 
-    async def _reject(self, rejected: list[Rejected]) -> None:
-        for item in rejected:
-            logger.warning(
-                "dead-lettering %s/%d@%d: %s",
-                item.record.topic,
-                item.record.partition,
-                item.record.offset,
-                item.reason,
-            )
+    async def _reject(self, rejected: list[DeadLetter]) -> None:
+        for letter in rejected:
+            logger.warning("dead-lettering %s: %s", letter.record.source, letter.reason)
             await self._dead_letter.publish(
                 self._topics.dead_letter,
-                item.record.value,
-                key=item.record.key,
-                headers=[
-                    ("reason", item.reason.encode()),
-                    ("detail", item.detail.encode()[:1000]),
-                    (
-                        "source",
-                        f"{item.record.topic}/{item.record.partition}/"
-                        f"{item.record.offset}".encode(),
-                    ),
-                ],
+                letter.record.value,
+                key=letter.record.key,
+                headers=letter.headers(),
             )
 
 
@@ -182,10 +156,7 @@ def run_sink(settings: Settings) -> None:
             loop.add_signal_handler(sig, runner.stop)
         await runner.run()
 
-    try:
-        asyncio.run(main())
-    except KafkaError as exc:
-        raise KafkaUnavailable(str(exc)) from exc
+    asyncio.run(main())
 
 
 __all__ = ["SinkRunner", "run_sink"]

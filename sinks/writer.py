@@ -19,23 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import codec
-from schemas.topics import Topics
-from sessionflow.acceptance import appended_in_time
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import SerializationError
-from sessionflow.kafka import ConsumedRecord
+from sessionflow.records import ConsumedRecord, DeadLetter, abandoned
+from sessionflow.topics import Topics
 from sinks import rows
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A record that cannot be stored, with the reason for the dead-letter topic."""
-
-    record: ConsumedRecord
-    reason: str
-    detail: str
 
 
 @dataclass
@@ -44,7 +34,7 @@ class WriteResult:
     events: int = 0
     counts: int = 0
     duplicates: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[DeadLetter] = field(default_factory=list)
 
 
 # Quoted ids per lookup statement: with the org and app literals (bounded by the edge's body
@@ -99,14 +89,14 @@ class ClickHouseWriter:
                     record = self._events.decode(item.value)
                     if not SESSION_ID.fullmatch(record["session_id"]):
                         result.rejected.append(
-                            Rejected(item, "invalid-session-id", "not 64 lowercase hex characters")
+                            DeadLetter(
+                                item, "invalid-session-id", "not 64 lowercase hex characters"
+                            )
                         )
                         continue
-                    if record["event_type"] == "sessionStart" and not appended_in_time(
-                        record["session_id"], item.timestamp_ms, item.timestamp_type,
-                        self._publish_timeout_ms,
-                    ):  # fmt: skip
-                        result.rejected.append(Rejected(item, "abandoned", "appended too late"))
+                    refused = abandoned(item, record, self._publish_timeout_ms)
+                    if refused is not None:
+                        result.rejected.append(refused)
                         continue
                     event_rows.append(rows.event_row(record, item.partition, item.offset, now_ms))
                     if record["event_type"] == "sessionStart":
@@ -116,11 +106,11 @@ class ClickHouseWriter:
                 elif item.topic == self._topics.session_counts:
                     count_rows.extend(rows.count_rows(self._counts.decode(item.value)))
                 else:
-                    result.rejected.append(Rejected(item, "unexpected-topic", item.topic))
+                    result.rejected.append(DeadLetter(item, "unexpected-topic", item.topic))
             except SerializationError as exc:
-                result.rejected.append(Rejected(item, "undecodable", str(exc)))
+                result.rejected.append(DeadLetter(item, "undecodable", str(exc)))
             except (KeyError, TypeError, ValueError) as exc:
-                result.rejected.append(Rejected(item, "unmappable", repr(exc)))
+                result.rejected.append(DeadLetter(item, "unmappable", repr(exc)))
         fresh_sessions = self._new_sessions(session_rows)
         fresh_events = self._with_identity(self._new_events(event_rows), session_rows)
         result.duplicates = (

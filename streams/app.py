@@ -5,6 +5,9 @@ and publishes each window's new absolute count on the counts topic.
 Windows expire by wall clock (``window_expires_days``). A session older than that when it
 reaches the worker is not counted here (its window may be gone): it goes to the dead-letter
 topic with reason ``late``, and ``sessionflow reconcile`` counts it from ClickHouse.
+
+``create_app`` only wires Faust (topics, tables, agent, timer, signals); what the worker does
+with a record is the ``Counter``'s, whose methods take the record and use the tables passed in.
 """
 
 from __future__ import annotations
@@ -12,21 +15,22 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import faust
 
 from schemas import codec
-from schemas.topics import Topics
-from sessionflow.acceptance import appended_in_time
 from sessionflow.errors import SerializationError
-from sessionflow.kafka import ConsumedRecord
+from sessionflow.kafka import RangeReader
+from sessionflow.records import ConsumedRecord, DeadLetter, abandoned
+from sessionflow.segments import Span
 from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
+from sessionflow.topics import Topics
 from streams import counting
 from streams.durability import DurableProducer
-from streams.gapfill import GapFiller
 from streams.segments import Matchers, apply_marker, segments_of
 
 logger = logging.getLogger(__name__)
@@ -37,17 +41,159 @@ _counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at"
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
+# The latest count of every window and segment touched since the last flush, by window key
+# (org, app, source partition); encoded only when sent.
+Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
+
 
 def _window_time(event: Any = None) -> float:
     return _counted_at.get()
 
 
+@dataclass
+class Counter:
+    """What the worker does with each media-events record, on the Faust tables and topics
+    ``create_app`` passes in."""
+
+    settings: Settings
+    windows: dict[Unit, Any]  # windowed tables, by unit
+    progress: Any  # table: next source offset to process, by partition (persisted lazily)
+    segments: Any  # table: the spans of the segments seen on a partition, as JSON
+    counts_out: Any  # topic
+    dead_letter: Any  # topic
+    gaps: RangeReader
+    horizon_ms: int
+    events_codec: codec.AvroCodec = field(default_factory=codec.media_events)
+    counts_codec: codec.AvroCodec = field(default_factory=codec.session_counts)
+    markers_codec: codec.AvroCodec = field(default_factory=codec.segment_markers)
+    matchers: Matchers = field(default_factory=Matchers)
+    pending: dict[str, Touched] = field(default_factory=dict)
+    # The next offset to process per source partition, to tell a gap (records Faust skipped)
+    # from contiguous progress. In memory for every record; persisted in ``progress`` every
+    # PROGRESS_EVERY records only: after a restart the persisted value may lag the committed
+    # offset by that much, and the "gap" re-read from it is counted idempotently (window state
+    # skips offsets it has applied). Writing it for every record made a session ~60 changelog
+    # records instead of 3 and throttled catch-up behind Faust's producer buffer.
+    next_offset: dict[int, int] = field(default_factory=dict)
+    _parsed: dict[int, tuple[object, list[Span]]] = field(default_factory=dict)
+
+    async def process(self, item: ConsumedRecord) -> None:
+        """Count ``item``, first filling any gap Faust left before it in its partition."""
+        # Faust may hand over a partition past records it never processed (seen after a crash
+        # and a rebalance). Offsets of this topic are contiguous, so a jump is a gap: read it
+        # straight from Kafka and count it first.
+        partition = item.partition
+        expected = self.next_offset.get(partition)
+        if expected is None:  # first record since the partition was assigned
+            expected = self.progress[str(partition)]
+        if expected > 0 and item.offset > expected:
+            missing = await self.gaps.read(partition, expected, item.offset)
+            logger.warning(
+                "filling a gap of %d records in partition %d before offset %d",
+                len(missing),
+                partition,
+                item.offset,
+            )
+            for earlier in missing:
+                await self.count(earlier)
+        await self.count(item)
+        self.next_offset[partition] = max(item.offset + 1, self.next_offset.get(partition, 0))
+        if item.offset + 1 - self.progress[str(partition)] >= PROGRESS_EVERY:
+            self.progress[str(partition)] = item.offset + 1
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions taken away by a rebalance: their next owner starts from the table."""
+        for partition in partitions:
+            self.next_offset.pop(partition, None)
+
+    async def count(self, item: ConsumedRecord) -> None:
+        """Count one media-events record (idempotent: replays change nothing)."""
+        if codec.is_segment_marker(item.value):
+            await self._apply_marker(item)
+            return
+        kind = codec.media_event_type(item.value)
+        if kind is not None and kind != "sessionStart":
+            return  # only sessionStarts count: the type is read without decoding the record
+        try:
+            record = self.events_codec.decode(item.value)
+        except SerializationError as exc:
+            logger.warning("undecodable record at %s: %s", item.source, exc)
+            await self._to_dead_letter(DeadLetter(item, "undecodable", str(exc)))
+            return
+        if record["event_type"] != "sessionStart":
+            return
+        at_ms = record["session_time_ms"]
+        if at_ms is None or record["org_id"] is None or record["app_id"] is None:
+            letter = DeadLetter(item, "incomplete", "sessionStart lacks identity")
+            await self._to_dead_letter(letter)
+            return
+        refused = abandoned(item, record, self.settings.kafka_publish_timeout_ms)
+        if refused is not None:
+            await self._to_dead_letter(refused)
+            return
+        if counting.is_late(at_ms, int(time.time() * 1000), self.horizon_ms):
+            await self._to_dead_letter(DeadLetter(item, "late", f"session_time_ms={at_ms}"))
+            return
+        _counted_at.set(at_ms / 1000)
+        matched = segments_of(self._spans(item.partition), record, item.offset, self.matchers)
+        for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
+            table = self.windows[window.unit]
+            state, changed = counting.apply(table[window.key].value(), matched, item.offset)
+            if changed:
+                table[window.key] = state
+            # Announced even when the record was already applied: a crash may have lost the
+            # count update after the changelog got the state. Versions make it idempotent.
+            # Updates of one window are coalesced until the next flush (before every commit).
+            touched = self.pending.setdefault(window.key, {})
+            for segment_id in (counting.ALL_SESSIONS, *matched):
+                touched[(window.unit, window.bucket_start_ms, segment_id)] = (
+                    window,
+                    segment_id,
+                    state[segment_id],
+                )
+
+    async def send_counts(self) -> None:
+        """Publish the latest count of every window touched since the last call: one record
+        per window key, a consistent snapshot of its windows (the sink writes it whole)."""
+        while self.pending:
+            key, touched = self.pending.popitem()
+            value = self.counts_codec.encode(counting.count_record(list(touched.values())))
+            await self.counts_out.send(key=key.encode(), value=value)
+
+    async def _apply_marker(self, item: ConsumedRecord) -> None:
+        try:
+            marker = self.markers_codec.decode(item.value)
+        except SerializationError as exc:
+            await self._to_dead_letter(DeadLetter(item, "undecodable", str(exc)))
+            return
+        before = self._spans(item.partition)
+        after = apply_marker(before, marker, item.offset)
+        if after is not before:
+            self.segments[str(item.partition)] = [span.to_json() for span in after]
+            logger.info("segment %s %s at %s", marker["segment_key"], marker["action"], item.source)
+
+    def _spans(self, partition: int) -> list[Span]:
+        """The partition's spans, parsed once per change of the stored list."""
+        stored = self.segments[str(partition)]
+        cached = self._parsed.get(partition)
+        if cached is None or cached[0] is not stored:
+            cached = (stored, [Span.of_json(entry) for entry in stored])
+            self._parsed[partition] = cached
+        return cached[1]
+
+    async def _to_dead_letter(self, letter: DeadLetter) -> None:
+        record = letter.record
+        await self.dead_letter.send(key=record.key, value=record.value, headers=letter.headers())
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app, its tables and its agent for ``settings``."""
     topics = Topics(settings.topic_prefix)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # Faust creates one level only
     app = faust.App(
         topics.worker_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        datadir=str(settings.state_dir / f"{topics.worker_app_id}-data"),
         store="memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
@@ -69,138 +215,40 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         partitions=settings.topic_partitions,
     )
-    counts_out = app.topic(topics.session_counts, key_serializer="raw", value_serializer="raw")
-    dead_letter = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
     expires = timedelta(days=settings.window_expires_days)
-    tables = {
-        unit: app.Table(
-            f"window-counts-{unit.value}",
-            default=dict,
-            partitions=settings.topic_partitions,
-            key_type=str,
-        )
-        .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
-        .clone(relative_to=_window_time)
-        for unit in STORED_UNITS
-    }
-    events_codec = codec.media_events()
-    counts_codec = codec.session_counts()
-    markers_codec = codec.segment_markers()
-    horizon_ms = int(expires.total_seconds() * 1000) - Unit.DAY.ms
-
-    async def to_dead_letter(raw: bytes, key: bytes | None, reason: str, detail: str) -> None:
-        await dead_letter.send(
-            key=key,
-            value=raw,
-            headers={"reason": reason.encode(), "detail": detail.encode()[:1000]},
-        )
-
-    # The latest count of every window and segment touched since the last flush, by window key
-    # (org, app, source partition); encoded only when sent.
-    Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
-    pending: dict[str, Touched] = {}
-
-    async def send_counts() -> None:
-        """Publish the latest count of every window touched since the last call: one record
-        per window key, a consistent snapshot of its windows (the sink writes it whole)."""
-        while pending:
-            key, touched = pending.popitem()
-            value = counts_codec.encode(counting.count_record(list(touched.values())))
-            await counts_out.send(key=key.encode(), value=value)
+    partitions = settings.topic_partitions
+    counter = Counter(
+        settings=settings,
+        windows={
+            unit: app.Table(
+                f"window-counts-{unit.value}", default=dict, partitions=partitions, key_type=str
+            )
+            .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
+            .clone(relative_to=_window_time)
+            for unit in STORED_UNITS
+        },
+        progress=app.Table("source-progress", default=int, partitions=partitions, key_type=str),
+        # Keyed by partition, so its changelog is co-partitioned with the source.
+        segments=app.Table(
+            "segments-by-partition", default=list, partitions=partitions, key_type=str
+        ),
+        counts_out=app.topic(topics.session_counts, key_serializer="raw", value_serializer="raw"),
+        dead_letter=app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw"),
+        gaps=RangeReader(settings, topics.media_events),
+        horizon_ms=int(expires.total_seconds() * 1000) - Unit.DAY.ms,
+    )
 
     producer = app.producer
     assert isinstance(producer, DurableProducer)
-    producer.before_flush.append(send_counts)
+    producer.before_flush.append(counter.send_counts)
 
     @app.timer(0.25)  # type: ignore[untyped-decorator]
     async def publish_counts() -> None:
-        await send_counts()
-
-    # The next offset to process per source partition, to tell a gap (records Faust skipped)
-    # from contiguous progress. In memory for every record; persisted in a table (one changelog
-    # record) every PROGRESS_EVERY records only: after a restart the persisted value may lag the
-    # committed offset by that much, and the "gap" re-read from it is counted idempotently
-    # (window state skips offsets it has applied). Writing it for every record made a session
-    # ~60 changelog records instead of 3 and throttled catch-up behind Faust's producer buffer.
-    progress = app.Table(
-        "source-progress", default=int, partitions=settings.topic_partitions, key_type=str
-    )
-    next_offset: dict[int, int] = {}
+        await counter.send_counts()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_progress(app: Any, revoked: Any, **kwargs: Any) -> None:
-        for tp in revoked:
-            next_offset.pop(tp.partition, None)
-
-    gaps = GapFiller(settings, topics.media_events)
-
-    # The segments seen on each source partition (streams.segments), keyed by partition.
-    segments = app.Table(
-        "segments-by-partition", default=list, partitions=settings.topic_partitions, key_type=str
-    )
-    matchers = Matchers()
-
-    async def count(item: ConsumedRecord) -> None:
-        """Count one media-events record (idempotent: replays change nothing)."""
-        if codec.is_segment_marker(item.value):
-            try:
-                marker = markers_codec.decode(item.value)
-            except SerializationError as exc:
-                await to_dead_letter(item.value, item.key, "undecodable", str(exc))
-                return
-            before = segments[str(item.partition)]
-            after = apply_marker(before, marker, item.offset)
-            if after is not before:
-                segments[str(item.partition)] = after
-                logger.info(
-                    "segment %s %s at %d/%d",
-                    marker["segment_key"],
-                    marker["action"],
-                    item.partition,
-                    item.offset,
-                )
-            return
-        kind = codec.media_event_type(item.value)
-        if kind is not None and kind != "sessionStart":
-            return  # only sessionStarts count: the type is read without decoding the record
-        try:
-            record = events_codec.decode(item.value)
-        except SerializationError as exc:
-            logger.warning("undecodable record at %s/%s: %s", item.partition, item.offset, exc)
-            await to_dead_letter(item.value, item.key, "undecodable", str(exc))
-            return
-        if record["event_type"] != "sessionStart":
-            return
-        at_ms = record["session_time_ms"]
-        if at_ms is None or record["org_id"] is None or record["app_id"] is None:
-            await to_dead_letter(item.value, item.key, "incomplete", "sessionStart lacks identity")
-            return
-        if not appended_in_time(
-            record["session_id"], item.timestamp_ms, item.timestamp_type,
-            settings.kafka_publish_timeout_ms,
-        ):  # fmt: skip
-            await to_dead_letter(item.value, item.key, "abandoned", "appended after the deadline")
-            return
-        if counting.is_late(at_ms, int(time.time() * 1000), horizon_ms):
-            await to_dead_letter(item.value, item.key, "late", f"session_time_ms={at_ms}")
-            return
-        _counted_at.set(at_ms / 1000)
-        matched = segments_of(segments[str(item.partition)], record, item.offset, matchers)
-        for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
-            table = tables[window.unit]
-            state, changed = counting.apply(table[window.key].value(), matched, item.offset)
-            if changed:
-                table[window.key] = state
-            # Announced even when the record was already applied: a crash may have lost the
-            # count update after the changelog got the state. Versions make it idempotent.
-            # Updates of one window are coalesced until the next flush (before every commit).
-            touched = pending.setdefault(window.key, {})
-            for segment_id in (counting.ALL_SESSIONS, *matched):
-                touched[(window.unit, window.bucket_start_ms, segment_id)] = (
-                    window,
-                    segment_id,
-                    state[segment_id],
-                )
+        counter.forget({tp.partition for tp in revoked})
 
     @app.agent(source, name="count-sessions")
     async def count_sessions(stream: Any) -> None:
@@ -210,29 +258,10 @@ def create_app(settings: Settings) -> faust.App:
                 message.topic, message.partition, message.offset, event.key, event.value,
                 round(message.timestamp * 1000), message.timestamp_type,
             )  # fmt: skip
-            # Faust may hand over a partition past records it never processed (seen after a
-            # crash and a rebalance). Offsets of this topic are contiguous, so a jump is a gap:
-            # read it straight from Kafka and count it first.
-            expected = next_offset.get(item.partition)
-            if expected is None:  # first record since the partition was assigned
-                expected = progress[str(item.partition)]
-            if expected > 0 and item.offset > expected:
-                missing = await gaps.fetch(item.partition, expected, item.offset)
-                logger.warning(
-                    "filling a gap of %d records in partition %d before offset %d",
-                    len(missing),
-                    item.partition,
-                    item.offset,
-                )
-                for earlier in missing:
-                    await count(earlier)
-            await count(item)
-            next_offset[item.partition] = max(item.offset + 1, next_offset.get(item.partition, 0))
-            if item.offset + 1 - progress[str(item.partition)] >= PROGRESS_EVERY:
-                progress[str(item.partition)] = item.offset + 1
+            await counter.process(item)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_gap_filler(app: Any, **kwargs: Any) -> None:
-        await gaps.close()
+        await counter.gaps.close()
 
     return app

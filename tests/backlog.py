@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaProducer
 from producers.records import media_event_record
 from producers.validation import NOT_SESSION_START, SESSION_START, EventValidator
 from schemas import codec
-from schemas.topics import Topics
 from sessionflow import players, sessionids
 from sessionflow.settings import Settings
+from sessionflow.topics import Topics
 
 
 @dataclass

@@ -39,7 +39,10 @@ class Pipeline:
     def start(self, name: str) -> None:
         with (self.logs / f"{name}.log").open("ab") as log:
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "sessionflow", name], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "sessionflow_cli", name],
+                env=self.env,
+                stdout=log,
+                stderr=log,
             )
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
@@ -88,7 +91,7 @@ class Pipeline:
 
     def create_key(self, *args: str) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "sessionflow", "keys", "create", *args],
+            [sys.executable, "-m", "sessionflow_cli", "keys", "create", *args],
             env=self.env, check=True, capture_output=True, text=True,
         )  # fmt: skip
         return out.stdout.strip().splitlines()[-1]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from schemas.topics import Topics
+from sessionflow.topics import Topics
 from tests.e2e.pipeline import Pipeline
 from tests.e2e.sessions import ORG, body
 

@@ -18,7 +18,7 @@ URL = "/sessions/data_series"
 
 def cli(pipeline: Pipeline, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "sessionflow", "keys", *args],
+        [sys.executable, "-m", "sessionflow_cli", "keys", *args],
         env=pipeline.env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return done.stdout

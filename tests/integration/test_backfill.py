@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from analytics.series import plan, session_series
+from readapi.series import plan, session_series
 from schemas import codec
-from schemas.topics import Topics
-from sessionflow.backfill import SegmentCount, backfill, reconcile_segment
-from sessionflow.kafka import ConsumedRecord
-from sessionflow.segmentfilter import parse_filter
+from sessionflow.backfill import backfill, reconcile_segment
+from sessionflow.records import ConsumedRecord
+from sessionflow.segmentfilter import canonical, parse_filter
+from sessionflow.segments import Segment
 from sessionflow.timebuckets import Unit, to_ms
+from sessionflow.topics import Topics
 from sinks.writer import ClickHouseWriter
 
 from .test_sink import start_record
@@ -36,7 +37,7 @@ async def test_backfill_and_reconcile_split_at_the_markers(settings, clickhouse,
     ClickHouseWriter(clickhouse, topics, 5000).write(batch)
     # Start markers at offset 5 of partition 0 and 3 of partition 1 (no sessions there: in
     # Kafka those offsets hold the markers themselves).
-    segment = SegmentCount("org'1", None, "gold@1", GOLD, (5, 3))
+    segment = Segment("org'1", "gold", 1, None, canonical(GOLD), markers=(5, 3))
     backfill(clickhouse, segment)
     backfill(clickhouse, segment)  # idempotent
 

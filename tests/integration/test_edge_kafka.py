@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer
 
 from producers.app import create_app
 from schemas import codec
-from schemas.topics import Topics
 from sessionflow import players
 from sessionflow.kafka import Publisher, ensure_sessionflow_topics
+from sessionflow.topics import Topics
 
 pytestmark = pytest.mark.anyio
 

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from analytics.series import plan, session_series
+from readapi.series import plan, session_series
 from schemas import codec
-from schemas.topics import Topics
-from sessionflow.kafka import ConsumedRecord
+from sessionflow.records import ConsumedRecord
 from sessionflow.timebuckets import Unit, to_ms
+from sessionflow.topics import Topics
 from sinks.writer import ClickHouseWriter
 from tests.e2e.pipeline import settings_env
 
@@ -40,7 +40,7 @@ def test_reconcile_rebuilds_counts_idempotently(settings, clickhouse, anyio_back
     env = settings_env(settings, {"PATH": "/usr/bin:/bin"})
     for _ in range(2):
         done = subprocess.run(
-            [sys.executable, "-m", "sessionflow", "reconcile", "--from", day.date().isoformat(),
+            [sys.executable, "-m", "sessionflow_cli", "reconcile", "--from", day.date().isoformat(),
              "--to", (day + timedelta(days=2)).isoformat()],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
@@ -62,7 +62,7 @@ def test_reconcile_rebuilds_counts_idempotently(settings, clickhouse, anyio_back
 def test_reconcile_refuses_an_empty_range(settings, clickhouse):
     env = settings_env(settings, {"PATH": "/usr/bin:/bin"})
     done = subprocess.run(
-        [sys.executable, "-m", "sessionflow", "reconcile", "--from", "2030-01-01"],
+        [sys.executable, "-m", "sessionflow_cli", "reconcile", "--from", "2030-01-01"],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode != 0 and "empty range" in done.stderr

@@ -11,7 +11,7 @@ import chdb.session
 import pytest
 from clickhouse_driver.util.escape import escape_params
 
-from analytics.series import bucket_params, plan, session_series_query
+from readapi.series import bucket_params, plan, session_series_query
 from sessionflow.tables import statements
 from sessionflow.timebuckets import Unit
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from schemas import codec
-from schemas.topics import Topics
-from sessionflow.kafka import ConsumedRecord
+from sessionflow.records import ConsumedRecord
+from sessionflow.topics import Topics
 from sinks.writer import ID_LIST_BYTES, ClickHouseWriter, id_lists
 
 

@@ -11,10 +11,10 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas.topics import Topics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable
 from sessionflow.kafka import ensure_sessionflow_topics
+from sessionflow.topics import Topics
 from sinks.runner import SinkRunner
 from tests.backlog import write_backlog
 

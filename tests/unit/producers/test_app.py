@@ -4,9 +4,11 @@ exercised in tests/integration and tests/e2e."""
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
+from starlette.requests import Request
 
-from producers.app import create_app
+from producers.app import Edge, create_app, start_session
 from producers.contract import EVENT_TYPES, REQUIRED_PARAMS
 from schemas import codec
 from sessionflow import sessionids
@@ -240,3 +242,26 @@ async def test_secret_rotation_verifies_old_ids(publisher):
         assert (await c.post(f"/api/v1/sessions/{old}/events", json=ping)).status_code == 204
         new = (await c.post("/api/v1/sessions", json=start())).headers["location"][-64:]
         assert sessionids.verify(new, ["k2"], NOW, 86_400_000) == NOW
+
+
+async def test_a_handler_runs_alone_with_its_dependencies_passed_in(publisher):
+    """No application, no router: the handler and an ``Edge``."""
+    received = [{"type": "http.request", "body": orjson.dumps(start()), "more_body": False}]
+
+    async def receive():
+        return received.pop(0)
+
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/v1/sessions",
+            "headers": [(b"content-type", b"application/json")],
+            "query_string": b"",
+        },
+        receive,
+    )
+    response = await start_session(Edge(SETTINGS, publisher, clock=lambda: NOW), request)
+    assert response.status_code == 201
+    assert response.headers["location"].startswith("/api/v1/sessions/")
+    assert len(publisher.records) == 1

@@ -1,4 +1,4 @@
-"""Parsing of the analytics API's inputs (pure): data-series query parameters and segment
+"""Parsing of the read API's inputs (pure): data-series query parameters and segment
 definitions. Every problem is reported, by name."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-from analytics.ratelimit import RateLimiter
+from readapi.ratelimit import RateLimiter
 
 
 def test_limit_then_reset_next_hour():

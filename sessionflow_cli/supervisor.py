@@ -31,7 +31,7 @@ def supervise(names: Sequence[str] = PROCESSES, env: Mapping[str, str] | None = 
 
     def spawn(name: str) -> subprocess.Popen[bytes]:
         logger.info("starting %s", name)
-        return subprocess.Popen([sys.executable, "-m", "sessionflow", name], env=env)
+        return subprocess.Popen([sys.executable, "-m", "sessionflow_cli", name], env=env)
 
     children = {name: spawn(name) for name in names}
     backoff = dict.fromkeys(names, 1.0)

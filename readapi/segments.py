@@ -20,65 +20,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from aiokafka.errors import KafkaError
-
 from schemas import codec
-from schemas.topics import Topics
-from sessionflow.backfill import SegmentCount, backfill
+from sessionflow.backfill import backfill
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, KafkaUnavailable
 from sessionflow.kafka import Publisher, committed_offsets, ensure_sessionflow_topics
-from sessionflow.segmentfilter import Node, canonical, parse_filter
+from sessionflow.segmentfilter import Node, canonical
+from sessionflow.segments import BACKFILLING, DELETED, READY, Segment
 from sessionflow.settings import Settings
+from sessionflow.topics import Topics
 
 logger = logging.getLogger(__name__)
 
-BACKFILLING, READY, DELETED = "backfilling", "ready", "deleted"
 COLUMNS = (
     "org_id", "segment_id", "generation", "name", "app_id", "filter", "status", "markers",
     "created_at", "version",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Segment:
-    org_id: str
-    segment_id: str
-    generation: int
-    name: str
-    app_id: str | None
-    filter: str  # canonical JSON
-    status: str
-    markers: tuple[int, ...]  # start marker offset per partition
-    created_at: datetime
-    version: int
-
-    @property
-    def key(self) -> str:
-        """Its ``segment_id`` in ``session_counts`` and in the worker."""
-        return f"{self.segment_id}@{self.generation}"
-
-    @property
-    def node(self) -> Node:
-        return parse_filter(orjson.loads(self.filter))
-
-    def counting(self) -> SegmentCount:
-        return SegmentCount(self.org_id, self.app_id, self.key, self.node, self.markers)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "segment_id": self.segment_id,
-            "name": self.name,
-            "app_id": self.app_id,
-            "filter": orjson.loads(self.filter),
-            "status": self.status,
-            "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
 
 
 def _stamp() -> int:
@@ -102,9 +63,17 @@ class SegmentStore:
     def _segment(row: tuple[Any, ...]) -> Segment:
         org, sid, gen, name, app, filt, status, markers, created, version = row
         return Segment(
-            org, sid, int(gen), name, app, filt, status, tuple(int(m) for m in markers),
-            created.replace(tzinfo=UTC), int(version),
-        )  # fmt: skip
+            org_id=org,
+            segment_id=sid,
+            generation=int(gen),
+            app_id=app,
+            filter=filt,
+            name=name,
+            status=status,
+            markers=tuple(int(m) for m in markers),
+            created_at=created.replace(tzinfo=UTC),
+            version=int(version),
+        )
 
     def _live(self, where: str, params: dict[str, Any] | None = None) -> list[Segment]:
         """The newest rows matching ``where``, deleted segments left out."""
@@ -161,14 +130,9 @@ class Segments:
 
     async def _publisher_ready(self) -> Publisher:
         if not self._started:
-            try:
-                wait_s = self._settings.kafka_publish_timeout_ms / 1000
-                await ensure_sessionflow_topics(self._settings, wait_s)
-                await self._publisher.start(wait_s=wait_s)
-            except (KafkaError, OSError) as exc:
-                raise KafkaUnavailable(
-                    "the event store is unavailable", self._settings.retry_after_seconds
-                ) from exc
+            wait_s = self._settings.kafka_publish_timeout_ms / 1000
+            await ensure_sessionflow_topics(self._settings, wait_s)
+            await self._publisher.start(wait_s=wait_s)
             self._started = True
         return self._publisher
 
@@ -183,15 +147,7 @@ class Segments:
         partitions = await publisher.partitions(topic)
         if not partitions:
             raise KafkaUnavailable(f"topic {topic} has no partitions yet")
-        value = self._markers.encode(
-            {
-                "org_id": segment.org_id,
-                "segment_key": segment.key,
-                "action": action,
-                "app_id": segment.app_id,
-                "filter": segment.filter,
-            }
-        )
+        value = self._markers.encode(segment.marker(action))
         written = await asyncio.gather(
             *(
                 publisher.publish(topic, value, partition=p, headers=[codec.SEGMENT_MARKER_HEADER])
@@ -223,9 +179,16 @@ class Segments:
                     )
             stamp = _stamp()
             segment = Segment(
-                org_id, segment_id, stamp, name, app_id, filter_json, BACKFILLING, (),
-                datetime.now(UTC), stamp,
-            )  # fmt: skip
+                org_id=org_id,
+                segment_id=segment_id,
+                generation=stamp,
+                app_id=app_id,
+                filter=filter_json,
+                name=name,
+                status=BACKFILLING,
+                created_at=datetime.now(UTC),
+                version=stamp,
+            )
             # Start the new generation and store it before stopping the old one: whatever
             # fails half-way, the stored row never names a generation that is not counted.
             try:
@@ -275,7 +238,7 @@ class Segments:
         )
         if any(stored.get(p, -1) <= offset for p, offset in enumerate(segment.markers)):
             return segment
-        await asyncio.to_thread(backfill, self._ch, segment.counting())
+        await asyncio.to_thread(backfill, self._ch, segment)
         ready = replace(segment, status=READY, version=segment.version + 1)
         await asyncio.to_thread(self.store.save, ready)
         logger.info("segment %s/%s backfilled", segment.org_id, segment.key)

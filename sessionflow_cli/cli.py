@@ -71,8 +71,8 @@ def edge(ctx: click.Context) -> None:
 @main.command()
 @click.pass_context
 def api(ctx: click.Context) -> None:
-    """Run the analytics API (GET /sessions/data_series)."""
-    from analytics.app import create_app
+    """Run the read API (GET /sessions/data_series)."""
+    from readapi.app import create_app
     from sessionflow.clickhouse import ClickHouse
 
     settings = _settings(ctx)
@@ -109,7 +109,7 @@ def sink(ctx: click.Context) -> None:
 @main.command()
 def up() -> None:
     """Run sink, worker, edge and API together, supervised, in this terminal."""
-    from sessionflow.supervisor import supervise
+    from sessionflow_cli.supervisor import supervise
 
     sys.exit(supervise(env=dict(os.environ)))
 
@@ -125,8 +125,8 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
 
     from tqdm import tqdm
 
-    from analytics.params import parse_ending_at
-    from analytics.segments import SegmentStore
+    from readapi.params import parse_ending_at
+    from readapi.segments import SegmentStore
     from sessionflow.clickhouse import ClickHouse
     from sessionflow.reconcile import OPEN_WINDOW_MS, reconcile
     from sessionflow.tables import ensure_tables
@@ -149,7 +149,7 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
     clickhouse = ClickHouse(settings, pool_size=1)
     clickhouse.wait_ready(wait_s=30)
     ensure_tables(clickhouse)
-    segments = [s.counting() for s in SegmentStore(clickhouse).all()]
+    segments = [s for s in SegmentStore(clickhouse).all()]
     days = reconcile(
         clickhouse, from_ms, to_ms_,
         lambda it, total: tqdm(it, total=total, unit="day", desc="reconcile"),
@@ -160,11 +160,11 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
 
 @main.group()
 def keys() -> None:
-    """Create, list and revoke analytics API keys."""
+    """Create, list and revoke read API keys."""
 
 
 def _key_store(settings: Settings) -> object:
-    from analytics.keys import KeyStore
+    from readapi.keys import KeyStore
     from sessionflow.clickhouse import ClickHouse
     from sessionflow.tables import ensure_tables
 
@@ -185,7 +185,7 @@ def keys_create(
     rate_limit: int | None,
 ) -> None:  # fmt: skip
     """Create a key; print it once, as the last line."""
-    from analytics.keys import PERMISSIONS, KeyStore
+    from readapi.keys import PERMISSIONS, KeyStore
 
     store = _key_store(_settings(ctx))
     assert isinstance(store, KeyStore)
@@ -207,7 +207,7 @@ def keys_create(
 @click.pass_context
 def keys_list(ctx: click.Context, org: str | None) -> None:
     """List keys (ids, never the keys themselves)."""
-    from analytics.keys import KeyStore
+    from readapi.keys import KeyStore
 
     store = _key_store(_settings(ctx))
     assert isinstance(store, KeyStore)
@@ -224,7 +224,7 @@ def keys_list(ctx: click.Context, org: str | None) -> None:
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str) -> None:
     """Revoke the key with id KEY_ID (takes effect within seconds)."""
-    from analytics.keys import KeyStore
+    from readapi.keys import KeyStore
 
     store = _key_store(_settings(ctx))
     assert isinstance(store, KeyStore)

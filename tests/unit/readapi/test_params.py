@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from analytics.params import (
+from readapi.params import (
     check_segment_id,
     parse_ending_at,
     parse_segment_definition,

@@ -1,10 +1,10 @@
-"""The OpenAPI 3.1 document of the analytics API (served at ``/openapi.json``)."""
+"""The OpenAPI 3.1 document of the read API (served at ``/openapi.json``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from producers.contract import EVENT_TYPES
+from sessionflow.events import EVENT_TYPES
 
 _RATE_HEADERS = {
     name: {"schema": {"type": "string"}, "required": True}
@@ -203,7 +203,7 @@ def _segment_paths() -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The analytics API's OpenAPI 3.1 document."""
+    """The read API's OpenAPI 3.1 document."""
     parameters: list[dict[str, Any]] = [
         {"name": "length", "in": "query", "required": True,
          "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -232,7 +232,7 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "sessionflow analytics API",
+            "title": "sessionflow read API",
             "version": "1.0",
             "description": "Braze-style session series from pre-aggregated counts.",
         },

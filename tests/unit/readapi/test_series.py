@@ -1,6 +1,6 @@
 """The aggregate query reads only the pre-aggregated table, never raw sessions."""
 
-from analytics.series import series_sql
+from readapi.series import series_sql
 
 
 def test_series_queries_only_the_aggregate_table():

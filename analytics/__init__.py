@@ -1,1 +1,0 @@
-"""The analytics API: Braze-style ``GET /sessions/data_series`` answered from ClickHouse."""

@@ -1,5 +1,0 @@
-"""``python -m sessionflow``: the CLI."""
-
-from sessionflow.cli import main
-
-main()
