@@ -7,7 +7,8 @@ COPY producers producers
 COPY streams streams
 COPY sinks sinks
 COPY schemas schemas
-COPY analytics analytics
+COPY readapi readapi
+COPY sessionflow_cli sessionflow_cli
 RUN pip install --no-cache-dir .
-ENV SESSIONFLOW_EDGE_HOST=0.0.0.0 SESSIONFLOW_API_HOST=0.0.0.0
+ENV SESSIONFLOW_EDGE_HOST=0.0.0.0 SESSIONFLOW_API_HOST=0.0.0.0 SESSIONFLOW_OPS_HOST=0.0.0.0
 ENTRYPOINT ["sessionflow"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,7 +27,7 @@ from producers.records import media_event_record
 from producers.validation import NOT_SESSION_START as OTHER_EVENTS
 from producers.validation import SESSION_START, EventValidator
 from schemas import codec
-from sessionflow import sessionids
+from sessionflow import kafka, sessionids
 from sessionflow.acceptance import edge_deadline_ms
 from sessionflow.errors import (
     ExpiredSession,
@@ -38,6 +38,7 @@ from sessionflow.errors import (
     UnknownSession,
 )
 from sessionflow.http import BodyTooLarge, FixedHeaders, json_response, read_body
+from sessionflow.ops import Check, RequestMetrics, ops_routes
 from sessionflow.settings import Settings
 from sessionflow.topics import Topics
 
@@ -253,10 +254,6 @@ async def preflight(request: Request) -> Response:
     )
 
 
-async def health(request: Request) -> Response:
-    return json_response({"status": "ok"})
-
-
 async def on_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error(500, "internal error")
@@ -266,9 +263,13 @@ def create_app(
     settings: Settings,
     publisher: EventPublisher,
     clock: Callable[[], int] = wall_clock_ms,
+    checks: Mapping[str, Check] | None = None,
 ) -> Starlette:
-    """Build the edge application around a started-on-startup ``publisher``."""
+    """Build the edge application around a started-on-startup ``publisher``; ``/ready``
+    runs ``checks`` (default: Kafka answers)."""
     edge = Edge(settings, publisher, clock)
+    if checks is None:
+        checks = {"kafka": partial(kafka.probe, settings)}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -283,14 +284,17 @@ def create_app(
         Route("/api/v1/sessions/{sid}/events", partial(session_event, edge), methods=["POST"]),
         Route("/api/v1/downloaded", partial(downloaded, edge), methods=["POST"]),
         Route("/api/v1/schemas/{event_type}", partial(event_schema, edge), methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
         Route("/openapi.json", partial(openapi, edge), methods=["GET"]),
     ]
     # Every API path answers CORS preflights.
     routes += [Route(route.path, preflight, methods=["OPTIONS"]) for route in routes[:4]]
+    routes += ops_routes(checks)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(FixedHeaders, headers=CORS_HEADERS)],
+        middleware=[
+            Middleware(RequestMetrics, process="edge"),
+            Middleware(FixedHeaders, headers=CORS_HEADERS),
+        ],
         exception_handlers={Exception: on_error},
         lifespan=lifespan,
     )

@@ -15,12 +15,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from readapi.keys import ApiKey, KeyStore
 from readapi.openapi import openapi_document
@@ -33,10 +36,12 @@ from readapi.params import (
 from readapi.ratelimit import Quota, RateLimiter
 from readapi.segments import SegmentLimit, Segments
 from readapi.series import dau_series, event_series, plan, session_series
+from sessionflow import metrics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, FieldError, InvalidInput, Unavailable
 from sessionflow.events import EVENT_TYPES
 from sessionflow.http import json_response
+from sessionflow.ops import RequestMetrics, ops_routes
 from sessionflow.segments import BACKFILLING, READY, Segment
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
@@ -122,6 +127,11 @@ class ReadApi:
         return cls(settings, clickhouse, keys, Segments(settings, clickhouse), now)
 
 
+def _route_of(request: Request) -> str:
+    """The route template that matched (``/segments/{segment_id}``), never the raw path."""
+    return str(getattr(request.scope.get("route"), "path", "unmatched"))
+
+
 async def authenticate(api: ReadApi, request: Request) -> tuple[ApiKey | None, Quota]:
     """The request's key (``None``: missing or unknown) and its quota after this request."""
     header = request.headers.get("authorization", "")
@@ -148,6 +158,7 @@ async def admit(
     if key is None:
         return _braze_error(401, "invalid API key", ["missing or unknown API key"], quota)
     if not quota.allowed:
+        metrics.RATE_LIMITED.labels(_route_of(request)).inc()
         retry = max(1, quota.reset_epoch_s - int(time.time()))
         return _braze_error(429, "rate limit exceeded", ["too many requests"], quota, retry)
     if not any(key.allows(p) for p in permissions):
@@ -271,8 +282,12 @@ async def segment(api: ReadApi, request: Request) -> Response:
     return json_response(body, status, headers=quota.headers())
 
 
-async def health(request: Request) -> Response:
-    return json_response({"status": "ok"})
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def dashboard(request: Request) -> Response:
+    """``GET /dashboard``: charts of the series, drawn in the browser from this API."""
+    return FileResponse(STATIC / "dashboard.html", headers={"Cache-Control": "no-cache"})
 
 
 async def openapi(api: ReadApi, request: Request) -> Response:
@@ -307,8 +322,11 @@ def create_app(
             Route(
                 "/segments/{segment_id}", partial(segment, api), methods=["GET", "PUT", "DELETE"]
             ),
-            Route("/health", health, methods=["GET"]),
             Route("/openapi.json", partial(openapi, api), methods=["GET"]),
+            Route("/dashboard", dashboard, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            *ops_routes({"clickhouse": partial(asyncio.to_thread, clickhouse.ping)}),
         ],
+        middleware=[Middleware(RequestMetrics, process="api")],
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ as ``late``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sessionflow.clickhouse import ClickHouse
@@ -64,7 +65,13 @@ def segment_counts_sql(
     return counts_from_sessions_sql(database, unit, "%(segment_key)s", origin, version, where)
 
 
-def _run(clickhouse: ClickHouse, segment: Segment, backfill: bool, extra: dict[str, Any]) -> None:
+def _run(
+    clickhouse: ClickHouse,
+    segment: Segment,
+    backfill: bool,
+    extra: dict[str, Any],
+    units: Sequence[Unit] = STORED_UNITS,
+) -> None:
     filter_sql, params = to_sql(segment.node)
     values: dict[str, Any] = {
         **params,
@@ -74,16 +81,19 @@ def _run(clickhouse: ClickHouse, segment: Segment, backfill: bool, extra: dict[s
         "segment_key": segment.key,
         "markers": list(segment.markers),
     }
-    for unit in STORED_UNITS:
+    for unit in units:
         sql = segment_counts_sql(
             clickhouse.database, unit, filter_sql, segment.app_id is not None, backfill
         )
         clickhouse.execute(sql, values)
 
 
-def backfill(clickhouse: ClickHouse, segment: Segment) -> None:
-    """Write the backfill rows of one segment (the sessions before its markers)."""
-    _run(clickhouse, segment, True, {})
+def backfill(
+    clickhouse: ClickHouse, segment: Segment, units: Sequence[Unit] = STORED_UNITS
+) -> None:
+    """Write the backfill rows of one segment (the sessions before its markers), for
+    ``units`` (every stored unit unless told)."""
+    _run(clickhouse, segment, True, {}, units)
 
 
 def reconcile_segment(clickhouse: ClickHouse, segment: Segment, lo_s: int, hi_s: int) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,7 @@ from clickhouse_driver.errors import (
 )
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from sessionflow import metrics
 from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable
 from sessionflow.settings import Settings
 
@@ -109,11 +111,18 @@ class ClickHouse:
         if not rows:
             return
         sql = f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES"
+        started = time.perf_counter()
         with self._client() as client:
             try:
                 client.execute(sql, list(rows))
             except (DriverError, OSError, EOFError, ValueError, TypeError, OverflowError) as exc:
                 raise translate(exc, "insert") from exc
+        metrics.CLICKHOUSE_INSERT_LATENCY.labels(table).observe(time.perf_counter() - started)
+        metrics.CLICKHOUSE_ROWS.labels(table).inc(len(rows))
+
+    def ping(self) -> None:
+        """Return once the server answers a query; ``ClickHouseUnavailable`` otherwise."""
+        self.execute("SELECT 1")
 
     async def aexecute(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
         return await asyncio.to_thread(self.execute, sql, params)

@@ -26,6 +26,7 @@ from aiokafka.errors import (
 )
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from sessionflow import metrics
 from sessionflow.errors import KafkaUnavailable
 from sessionflow.records import ConsumedRecord
 from sessionflow.settings import Settings
@@ -174,6 +175,7 @@ class Publisher:
             if deadline_ms is None
             else max(0.0, deadline_ms / 1000 - time.time())
         )
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
                 meta = await self._producer.send_and_wait(
@@ -185,17 +187,24 @@ class Publisher:
                     partition=partition,
                 )
         except TimeoutError as exc:
-            logger.warning("kafka did not acknowledge a record for %s in time", topic)
+            metrics.KAFKA_PRODUCE_FAILURES.labels(topic, "timeout").inc()
+            logger.warning(
+                "kafka did not acknowledge a record for %s in time", topic, extra={"topic": topic}
+            )
             raise KafkaUnavailable(
                 "the event store did not acknowledge in time", self._settings.retry_after_seconds
             ) from exc
         except KafkaError as exc:
-            logger.warning("kafka did not take a record for %s: %r", topic, exc)
+            metrics.KAFKA_PRODUCE_FAILURES.labels(topic, type(exc).__name__).inc()
+            logger.warning(
+                "kafka did not take a record for %s: %r", topic, exc, extra={"topic": topic}
+            )
             if isinstance(exc, FATAL_PRODUCER_ERRORS):
                 self._schedule_reset()
             raise KafkaUnavailable(
                 "the event store is unavailable", self._settings.retry_after_seconds
             ) from exc
+        metrics.KAFKA_PRODUCE_LATENCY.labels(topic).observe(time.perf_counter() - started)
         return meta.partition, meta.offset
 
     async def partitions(self, topic: str) -> list[int]:
@@ -262,6 +271,17 @@ async def committed_offsets(settings: Settings, group: str, topic: str) -> dict[
     return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic}
 
 
+async def probe(settings: Settings) -> None:
+    """Return once the cluster answers a metadata request; ``KafkaUnavailable`` otherwise."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=2000)
+    try:
+        async with _translated("kafka unreachable", settings.retry_after_seconds):
+            await admin.start()
+            await admin.list_topics()
+    finally:
+        await admin.close()
+
+
 class GroupConsumer:
     """A consumer in group ``group`` that commits only what its caller has stored."""
 
@@ -294,6 +314,18 @@ class GroupConsumer:
                 timeout_ms=timeout_ms, max_records=self._max_records
             )
         return [_of(message) for messages in fetched.values() for message in messages]
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Records between this consumer's position and the end of each assigned partition
+        (partitions not fetched from yet are left out)."""
+        found = {}
+        async with _translated("cannot read positions", self._settings.retry_after_seconds):
+            for tp in self._consumer.assignment():
+                end = self._consumer.highwater(tp)
+                if end is not None:
+                    position = await self._consumer.position(tp)
+                    found[(tp.topic, tp.partition)] = max(0, end - position)
+        return found
 
     async def commit(self, records: Iterable[ConsumedRecord]) -> None:
         """Commit past ``records``; ``KafkaUnavailable`` if the group took their partitions away

@@ -56,6 +56,11 @@ class Settings(BaseModel):
     sink_batch_max: int = Field(default=5000, ge=1)
     sink_batch_wait_ms: int = Field(default=200, ge=1)
     window_expires_days: float = Field(default=4.0, gt=1.0)
+    # Operations: /health, /ready and /metrics of the worker and the sink (the edge and the
+    # read API serve them on their own port)
+    ops_host: str = "127.0.0.1"
+    worker_ops_port: int = 8082
+    sink_ops_port: int = 8083
     # Where processes keep local state (the worker's Faust data folder): never the working
     # directory. The worker's tables live in Kafka changelogs; this folder may be wiped.
     state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "sessionflow")

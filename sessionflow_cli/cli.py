@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from sessionflow import logs
 from sessionflow.settings import Settings
 
 
@@ -26,13 +27,7 @@ def main(ctx: click.Context, log_level: str) -> None:
 
     Configured through SESSIONFLOW_* environment variables (see the README).
     """
-    logging.basicConfig(
-        level=log_level.upper(),
-        format=f"%(asctime)s {ctx.invoked_subcommand or '-'}[%(process)d] %(levelname)s "
-        "%(name)s: %(message)s",
-    )
-    for noisy in ("aiokafka", "kafka", "faust", "mode"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    logs.configure(ctx.invoked_subcommand or "sessionflow", log_level)
     ctx.obj = Settings.from_environ(os.environ)
 
 
@@ -107,11 +102,12 @@ def sink(ctx: click.Context) -> None:
 
 
 @main.command()
-def up() -> None:
+@click.pass_context
+def up(ctx: click.Context) -> None:
     """Run sink, worker, edge and API together, supervised, in this terminal."""
-    from sessionflow_cli.supervisor import supervise
+    from sessionflow_cli.supervisor import ops_urls, supervise
 
-    sys.exit(supervise(env=dict(os.environ)))
+    sys.exit(supervise(env=dict(os.environ), urls=ops_urls(_settings(ctx))))
 
 
 @main.command("reconcile")
@@ -156,6 +152,76 @@ def reconcile_cmd(ctx: click.Context, from_: str, to: str | None, force: bool) -
         segments,
     )  # fmt: skip
     click.echo(f"reconciled {days} day(s), all sessions and {len(segments)} segment(s)")
+
+
+@main.command("backfill")
+@click.option("--org", required=True, help="organisation of the segment")
+@click.option("--segment", "segment_id", required=True, help="segment id")
+@click.pass_context
+def backfill_cmd(ctx: click.Context, org: str, segment_id: str) -> None:
+    """Count a segment's sessions before its markers again from ClickHouse (idempotent: the
+    rows it writes replace the same rows), e.g. after restoring the sessions table."""
+    from tqdm import tqdm
+
+    from readapi.segments import SegmentStore
+    from sessionflow.backfill import backfill
+    from sessionflow.clickhouse import ClickHouse
+    from sessionflow.timebuckets import STORED_UNITS
+
+    clickhouse = ClickHouse(_settings(ctx), pool_size=1)
+    clickhouse.wait_ready(wait_s=30)
+    segment = SegmentStore(clickhouse).get(org, segment_id)
+    if segment is None:
+        raise click.ClickException(f"no segment {segment_id} in org {org}")
+    if not segment.markers:
+        raise click.ClickException(f"segment {segment_id} has no markers yet")
+    for unit in tqdm(STORED_UNITS, unit="unit", desc=f"backfill {segment.key}"):
+        backfill(clickhouse, segment, units=(unit,))
+    click.echo(f"backfilled {segment.key} ({segment.status})")
+
+
+@main.command()
+@click.option("--edge", "edge_url", default=None, help="edge base URL; default: this config's")
+@click.option("--players", type=click.IntRange(1), default=100, show_default=True,
+              help="concurrent simulated viewers")  # fmt: skip
+@click.option("--seconds", type=click.FloatRange(1), default=60, show_default=True)
+@click.option(
+    "--compress", type=click.FloatRange(1), default=1.0, show_default=True,
+    help="time compression: 1 = real time (10 s pings), 60 = 10 minutes in 10 s",
+)  # fmt: skip
+@click.option(
+    "--start-only", is_flag=True, help="sessionStarts only, back to back (a live event starting)"
+)
+@click.option("--ramp", "ramp_seconds", type=click.FloatRange(0), default=0.0,
+              help="spread the viewers' first sessions over this many seconds")  # fmt: skip
+@click.option("--org", "org_id", default="LOADGEN@AdobeOrg", show_default=True)
+@click.option("--apps", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="also write the summary to this file")  # fmt: skip
+@click.pass_context
+def loadgen(
+    ctx: click.Context, edge_url: str | None, players: int, seconds: float, compress: float,
+    start_only: bool, ramp_seconds: float, org_id: str, apps: int, seed: int,
+    json_path: str | None,
+) -> None:  # fmt: skip
+    """Simulated players against an edge, as real ones behave; prints a summary (JSON)."""
+    import json
+
+    from sessionflow_cli.loadgen import LoadPlan, run_load
+
+    settings = _settings(ctx)
+    plan = LoadPlan(
+        edge_url=edge_url or f"http://{settings.edge_host}:{settings.edge_port}",
+        players=players, seconds=seconds, compress=compress, org_id=org_id, apps=apps,
+        start_only=start_only, ramp_seconds=ramp_seconds, seed=seed,
+    )  # fmt: skip
+    report = asyncio.run(run_load(plan, progress=sys.stderr.isatty()))
+    summary = json.dumps(report.summary(), indent=2)
+    if json_path:
+        with open(json_path, "w") as out:
+            out.write(summary + "\n")
+    click.echo(summary)
 
 
 @main.group()

@@ -11,13 +11,17 @@ that cannot even be decoded are dead-lettered at once. No batch can stall the si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
+from functools import partial
 
+from sessionflow import kafka, metrics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable, KafkaUnavailable
 from sessionflow.kafka import GroupConsumer, Publisher, ensure_sessionflow_topics
+from sessionflow.ops import OpsServer
 from sessionflow.records import ConsumedRecord, DeadLetter
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
@@ -39,13 +43,24 @@ class SinkRunner:
         )
         self._dead_letter = Publisher(settings)
         self._stopping = asyncio.Event()
+        self._ops = OpsServer(
+            settings.ops_host,
+            settings.sink_ops_port,
+            {
+                "kafka": partial(kafka.probe, settings),
+                "clickhouse": partial(asyncio.to_thread, self._clickhouse.ping),
+            },
+        )
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in flight, commit and exit."""
         self._stopping.set()
 
     async def run(self) -> None:
-        await asyncio.to_thread(self._clickhouse.wait_ready)
+        await self._ops.start()
+        if not await self._clickhouse_answers():
+            await self._ops.stop()
+            return
         await asyncio.to_thread(ensure_tables, self._clickhouse)
         await ensure_sessionflow_topics(self._settings)
         await self._dead_letter.start()
@@ -59,6 +74,7 @@ class SinkRunner:
         try:
             while not self._stopping.is_set():
                 batch = await consumer.fetch(self._settings.sink_batch_wait_ms)
+                await self._observe(consumer, batch)
                 if not batch:
                     continue
                 await self._write_until_stored(batch)
@@ -70,7 +86,34 @@ class SinkRunner:
             await consumer.stop()
             await self._dead_letter.stop()
             self._clickhouse.close()
+            await self._ops.stop()
             logger.info("sink stopped")
+
+    async def _clickhouse_answers(self) -> bool:
+        """Wait for ClickHouse (``/ready`` says what is missing meanwhile); ``False`` if the
+        sink was asked to stop first."""
+        waiting_since: float | None = None
+        while not self._stopping.is_set():
+            try:
+                await asyncio.to_thread(self._clickhouse.ping)
+            except ClickHouseUnavailable as exc:
+                if waiting_since is None:
+                    waiting_since = time.monotonic()
+                    logger.warning("waiting for clickhouse: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                continue
+            if waiting_since is not None:
+                logger.info("clickhouse answers after %.1f s", time.monotonic() - waiting_since)
+            return True
+        return False
+
+    @staticmethod
+    async def _observe(consumer: GroupConsumer, batch: list[ConsumedRecord]) -> None:
+        for record in batch:
+            metrics.RECORDS_CONSUMED.labels("sink", record.topic).inc()
+        for (topic, partition), lag in (await consumer.lag()).items():
+            metrics.CONSUMER_LAG.labels("sink", topic, str(partition)).set(lag)
 
     async def _write_until_stored(self, batch: list[ConsumedRecord]) -> None:
         """Store ``batch``, splitting it around records ClickHouse refuses (dead-lettered)."""
@@ -96,6 +139,7 @@ class SinkRunner:
                 half = len(part) // 2
                 parts[:0] = [part[:half], part[half:]]
                 continue
+            metrics.SINK_DUPLICATES.inc(result.duplicates)
             logger.debug(
                 "stored %d sessions, %d events, %d counts (%d duplicates skipped)",
                 result.sessions,
@@ -137,7 +181,18 @@ class SinkRunner:
 
     async def _reject(self, rejected: list[DeadLetter]) -> None:
         for letter in rejected:
-            logger.warning("dead-lettering %s: %s", letter.record.source, letter.reason)
+            metrics.RECORDS_DEAD_LETTERED.labels("sink", letter.reason).inc()
+            record = letter.record
+            logger.warning(
+                "dead-lettering %s: %s",
+                record.source,
+                letter.reason,
+                extra={
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "topic": record.topic,
+                },
+            )
             await self._dead_letter.publish(
                 self._topics.dead_letter,
                 letter.record.value,

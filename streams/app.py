@@ -17,13 +17,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import faust
 
 from schemas import codec
+from sessionflow import kafka, metrics
 from sessionflow.errors import SerializationError
 from sessionflow.kafka import RangeReader
+from sessionflow.ops import OpsServer
 from sessionflow.records import ConsumedRecord, DeadLetter, abandoned
 from sessionflow.segments import Span
 from sessionflow.settings import Settings
@@ -48,6 +51,14 @@ Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry
 
 def _window_time(event: Any = None) -> float:
     return _counted_at.get()
+
+
+async def _running(app: faust.App) -> None:
+    """Readiness of the Faust app: started, and not rebalancing or recovering its tables."""
+    if not app.started:
+        raise RuntimeError("starting")
+    if app.rebalancing or app.in_recovery:
+        raise RuntimeError("rebalancing or recovering its tables")
 
 
 @dataclass
@@ -93,6 +104,7 @@ class Counter:
                 len(missing),
                 partition,
                 item.offset,
+                extra={"partition": partition, "offset": item.offset},
             )
             for earlier in missing:
                 await self.count(earlier)
@@ -108,19 +120,29 @@ class Counter:
 
     async def count(self, item: ConsumedRecord) -> None:
         """Count one media-events record (idempotent: replays change nothing)."""
+        metrics.RECORDS_CONSUMED.labels("worker", item.topic).inc()
         if codec.is_segment_marker(item.value):
+            metrics.RECORDS_SKIPPED.labels("segment-marker").inc()
             await self._apply_marker(item)
             return
         kind = codec.media_event_type(item.value)
         if kind is not None and kind != "sessionStart":
-            return  # only sessionStarts count: the type is read without decoding the record
+            # Only sessionStarts count: the type is read without decoding the record.
+            metrics.RECORDS_SKIPPED.labels("not-a-session-start").inc()
+            return
         try:
             record = self.events_codec.decode(item.value)
         except SerializationError as exc:
-            logger.warning("undecodable record at %s: %s", item.source, exc)
+            logger.warning(
+                "undecodable record at %s: %s",
+                item.source,
+                exc,
+                extra={"partition": item.partition, "offset": item.offset},
+            )
             await self._to_dead_letter(DeadLetter(item, "undecodable", str(exc)))
             return
         if record["event_type"] != "sessionStart":
+            metrics.RECORDS_SKIPPED.labels("not-a-session-start").inc()
             return
         at_ms = record["session_time_ms"]
         if at_ms is None or record["org_id"] is None or record["app_id"] is None:
@@ -134,6 +156,7 @@ class Counter:
         if counting.is_late(at_ms, int(time.time() * 1000), self.horizon_ms):
             await self._to_dead_letter(DeadLetter(item, "late", f"session_time_ms={at_ms}"))
             return
+        metrics.RECORDS_COUNTED.inc()
         _counted_at.set(at_ms / 1000)
         matched = segments_of(self._spans(item.partition), record, item.offset, self.matchers)
         for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
@@ -183,6 +206,7 @@ class Counter:
 
     async def _to_dead_letter(self, letter: DeadLetter) -> None:
         record = letter.record
+        metrics.RECORDS_DEAD_LETTERED.labels("worker", letter.reason).inc()
         await self.dead_letter.send(key=record.key, value=record.value, headers=letter.headers())
 
 
@@ -260,8 +284,29 @@ def create_app(settings: Settings) -> faust.App:
             )  # fmt: skip
             await counter.process(item)
 
+    ops = OpsServer(
+        settings.ops_host,
+        settings.worker_ops_port,
+        {"kafka": partial(kafka.probe, settings), "faust": partial(_running, app)},
+    )
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_ops() -> None:
+        await ops.start()
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def report_lag() -> None:
+        for tp in app.consumer.assignment():
+            if tp.topic != topics.media_events or tp.partition not in counter.next_offset:
+                continue
+            end = app.consumer.highwater(tp)
+            if end is not None:
+                lag = max(0, end - counter.next_offset[tp.partition])
+                metrics.CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(lag)
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_gap_filler(app: Any, **kwargs: Any) -> None:
         await counter.gaps.close()
+        await ops.stop()
 
     return app

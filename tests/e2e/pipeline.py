@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from sessionflow.settings import Settings
+from sessionflow_cli.supervisor import ops_urls
 from tests.services import free_port
 
 PROCESSES = ("sink", "worker", "edge", "api")
@@ -35,6 +36,11 @@ class Pipeline:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.api_port}"
+
+    @property
+    def ops_urls(self) -> dict[str, str]:
+        """Where each process serves /health, /ready and /metrics."""
+        return ops_urls(self.settings)
 
     def start(self, name: str) -> None:
         with (self.logs / f"{name}.log").open("ab") as log:
@@ -106,12 +112,15 @@ def settings_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def launch(settings: Settings, logs: Path) -> Pipeline:
-    settings = settings.model_copy(update={"edge_port": free_port(), "api_port": free_port()})
+    ports = {
+        name: free_port() for name in ("edge_port", "api_port", "worker_ops_port", "sink_ops_port")
+    }
+    settings = settings.model_copy(update=ports)
     pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
     for name in PROCESSES:
         pipeline.start(name)
-    pipeline.wait_http(pipeline.edge_url + "/health")
-    pipeline.wait_http(pipeline.api_url + "/health")
+    for url in pipeline.ops_urls.values():
+        pipeline.wait_http(url + "/ready")
     return pipeline
 
 
