@@ -7,6 +7,7 @@ reads the environment at import time; tests build ``Settings`` from a plain mapp
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +52,10 @@ class Settings(BaseModel):
     segments_per_app: int = Field(default=25, ge=1)
     segment_backfill_wait_seconds: float = Field(default=10.0, ge=0)
     # Worker and sink
-    worker_id: str = "sessionflow-worker"
+    # The worker's static consumer-group membership (Kafka's group.instance.id): a worker
+    # restarted under the same id gets its partitions back at once, instead of after the
+    # group's session timeout. Unique per worker; empty: "<hostname>:<worker_ops_port>".
+    worker_id: str = ""
     sink_group: str = "sessionflow-sink"
     sink_batch_max: int = Field(default=5000, ge=1)
     sink_batch_wait_ms: int = Field(default=200, ge=1)
@@ -78,6 +82,10 @@ class Settings(BaseModel):
         if not value:
             raise ValueError("at least one session secret is required")
         return value
+
+    @property
+    def worker_instance_id(self) -> str:
+        return self.worker_id or f"{socket.gethostname()}:{self.worker_ops_port}"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

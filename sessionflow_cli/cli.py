@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -31,48 +32,71 @@ def main(ctx: click.Context, log_level: str) -> None:
     ctx.obj = Settings.from_environ(os.environ)
 
 
-def _serve(app: object, host: str, port: int) -> None:
+def _serve(app: object, host: str, port: int, processes: int = 1) -> None:
     """Serve an ASGI app with uvicorn until SIGTERM/SIGINT: stop accepting, finish in-flight
-    requests, run the app's shutdown (the edge flushes its producer), then exit 0."""
+    requests, run the app's shutdown (the edge flushes its producer), then exit 0.
+
+    With ``processes`` > 1, ``app`` is the import string of a factory
+    (``sessionflow_cli.apps``): uvicorn binds the port once and runs that many processes on
+    it, and ``/metrics`` adds up theirs (prometheus-client's multiprocess mode, in a fresh
+    folder under the state directory unless ``PROMETHEUS_MULTIPROC_DIR`` names one).
+    """
     import signal
 
     import uvicorn
 
+    options: dict[str, Any] = {
+        "host": host, "port": port, "access_log": False, "log_level": "warning",
+        "timeout_graceful_shutdown": 20,
+    }  # fmt: skip
+    if processes > 1:
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            import tempfile
+
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-")
+        uvicorn.run(app, factory=True, workers=processes, **options)  # type: ignore[arg-type]
+        return
     # uvicorn re-raises the signal it stopped on once it is done; end with 0 instead.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: sys.exit(0))
-    uvicorn.run(
-        app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=20,
-    )
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+PROCESSES_OPTION = click.option(
+    "--processes", type=click.IntRange(1), default=1, show_default=True,
+    help="processes serving the port (uvicorn workers)",
+)  # fmt: skip
 
 
 @main.command()
+@PROCESSES_OPTION
 @click.pass_context
-def edge(ctx: click.Context) -> None:
+def edge(ctx: click.Context, processes: int) -> None:
     """Run the collection API (Adobe Media Collection API, /api/v1)."""
-    from producers.app import create_app
-    from sessionflow.kafka import Publisher, ensure_sessionflow_topics
+    from sessionflow.kafka import ensure_sessionflow_topics
 
     settings = _settings(ctx)
     asyncio.run(ensure_sessionflow_topics(settings))
-    _serve(create_app(settings, Publisher(settings)), settings.edge_host, settings.edge_port)
+    if processes > 1:
+        _serve("sessionflow_cli.apps:edge_app", settings.edge_host, settings.edge_port, processes)
+        return
+    from sessionflow_cli.apps import edge_app
+
+    _serve(edge_app(settings), settings.edge_host, settings.edge_port)
 
 
 @main.command()
+@PROCESSES_OPTION
 @click.pass_context
-def api(ctx: click.Context) -> None:
-    """Run the read API (GET /sessions/data_series)."""
-    from readapi.app import create_app
-    from sessionflow.clickhouse import ClickHouse
-
+def api(ctx: click.Context, processes: int) -> None:
+    """Run the read API (GET /sessions/data_series and its siblings, /dashboard)."""
     settings = _settings(ctx)
-    _serve(create_app(settings, ClickHouse(settings, pool_size=8)), settings.api_host,
-           settings.api_port)  # fmt: skip
+    if processes > 1:
+        _serve("sessionflow_cli.apps:api_app", settings.api_host, settings.api_port, processes)
+        return
+    from sessionflow_cli.apps import api_app
+
+    _serve(api_app(settings), settings.api_host, settings.api_port)
 
 
 @main.command()

@@ -44,6 +44,12 @@ _counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at"
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
+# The changelogs are compacted topics (Faust); Kafka compacts only closed segments, and by
+# default a segment stays open for 7 days, so a restart would replay every update since. A
+# 5-minute segment lets the log cleaner keep about one record per key behind the open segment:
+# the replay a restart needs stays bounded whatever the history.
+CHANGELOG_TOPIC_CONFIGS = {"segment.ms": str(5 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"}
+
 # The latest count of every window and segment touched since the last flush, by window key
 # (org, app, source partition); encoded only when sent.
 Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
@@ -229,6 +235,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # Static membership: a restarted worker takes its partitions back without waiting for
+        # the session timeout of its previous incarnation.
+        consumer_group_instance_id=settings.worker_instance_id,
     )
     app.transport.Producer = DurableProducer  # type: ignore[misc]
     source = app.topic(
@@ -245,16 +254,30 @@ def create_app(settings: Settings) -> faust.App:
         settings=settings,
         windows={
             unit: app.Table(
-                f"window-counts-{unit.value}", default=dict, partitions=partitions, key_type=str
+                f"window-counts-{unit.value}",
+                default=dict,
+                partitions=partitions,
+                key_type=str,
+                extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
             )
             .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
             .clone(relative_to=_window_time)
             for unit in STORED_UNITS
         },
-        progress=app.Table("source-progress", default=int, partitions=partitions, key_type=str),
+        progress=app.Table(
+            "source-progress",
+            default=int,
+            partitions=partitions,
+            key_type=str,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
+        ),
         # Keyed by partition, so its changelog is co-partitioned with the source.
         segments=app.Table(
-            "segments-by-partition", default=list, partitions=partitions, key_type=str
+            "segments-by-partition",
+            default=list,
+            partitions=partitions,
+            key_type=str,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
         ),
         counts_out=app.topic(topics.session_counts, key_serializer="raw", value_serializer="raw"),
         dead_letter=app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw"),

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ class Pipeline:
     logs: Path
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, tuple[tuple[str, ...], dict[str, str]]] = field(default_factory=dict)
 
     @property
     def edge_url(self) -> str:
@@ -42,11 +43,18 @@ class Pipeline:
         """Where each process serves /health, /ready and /metrics."""
         return ops_urls(self.settings)
 
-    def start(self, name: str) -> None:
+    def start(
+        self, name: str, args: Sequence[str] = (), env: Mapping[str, str] | None = None
+    ) -> None:
+        """Start ``sessionflow ARGS`` (default: ``sessionflow NAME``) as ``name``; ``env``
+        adds to the pipeline's environment. The same command and env on a restart."""
+        if args or env:
+            self.commands[name] = (tuple(args) or (name,), dict(env or {}))
+        command, extra = self.commands.get(name, ((name,), {}))
         with (self.logs / f"{name}.log").open("ab") as log:
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "sessionflow_cli", name],
-                env=self.env,
+                [sys.executable, "-m", "sessionflow_cli", *command],
+                env={**self.env, **extra},
                 stdout=log,
                 stderr=log,
             )

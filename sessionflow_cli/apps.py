@@ -1,0 +1,34 @@
+"""Application factories for ``--processes N``: uvicorn starts N processes on one port and
+each builds its app here, from the same environment as the command that started them."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from sessionflow import logs
+from sessionflow.settings import Settings
+
+
+def _settings(process: str) -> Settings:
+    logs.configure(process, os.environ.get("SESSIONFLOW_LOG_LEVEL", "INFO"))
+    return Settings.from_environ(os.environ)
+
+
+def edge_app(settings: Settings | None = None) -> Starlette:
+    """One edge process (its own Kafka producer); settings from the environment unless given."""
+    from producers.app import create_app
+    from sessionflow.kafka import Publisher
+
+    settings = settings or _settings("edge")
+    return create_app(settings, Publisher(settings))
+
+
+def api_app(settings: Settings | None = None) -> Starlette:
+    """One read API process (its own ClickHouse pool and rate-limit counters)."""
+    from readapi.app import create_app
+    from sessionflow.clickhouse import ClickHouse
+
+    settings = settings or _settings("api")
+    return create_app(settings, ClickHouse(settings, pool_size=8))
