@@ -1,5 +1,6 @@
-"""The reference for the edge benchmark: a bare Starlette app on the same uvicorn stack that
-answers POST /api/v1/sessions with 201 + Location after reading the body, and nothing else."""
+"""The reference for the edge benchmarks: a bare Starlette app on the same uvicorn stack that
+answers POST /api/v1/sessions with 201 + Location and POST /api/v1/sessions/{sid}/events with
+204, after reading the body, and nothing else."""
 
 from __future__ import annotations
 
@@ -14,4 +15,14 @@ async def create(request: Request) -> Response:
     return Response(status_code=201, headers={"Location": "/api/v1/sessions/hello"})
 
 
-app = Starlette(routes=[Route("/api/v1/sessions", create, methods=["POST"])])
+async def event(request: Request) -> Response:
+    await request.body()
+    return Response(status_code=204)
+
+
+app = Starlette(
+    routes=[
+        Route("/api/v1/sessions", create, methods=["POST"]),
+        Route("/api/v1/sessions/{sid}/events", event, methods=["POST"]),
+    ]
+)

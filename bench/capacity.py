@@ -1,0 +1,168 @@
+"""Capacity at realistic player traffic (SPEC §5), the whole pipeline running:
+
+1. reference: a bare hello-world app (``bench/hello.py``, one uvicorn process) under the same
+   realistic load — sessionStarts and the ~60 events of a real session
+   (``bench/player_sessions.lua`` fed by ``sessionflow.players``) — at its max rate (wrk);
+2. the edge (one process, acks=all) under that load at its max rate, while the worker's and
+   the sink's consumer lag is read from their /metrics every second; then the drain time;
+3. the edge at 80 % of that rate: latency percentiles.
+
+Needs scripts/services up and wrk. Run:
+    .venv/bin/python bench/capacity.py [--seconds 60] [--connections 32] [--out capacity.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sessionflow import players  # noqa: E402
+from tests.e2e.pipeline import launch  # noqa: E402
+from tests.e2e.test_operations import scrape, total  # noqa: E402
+from tests.services import free_port, unique_settings  # noqa: E402
+
+HERE = ROOT / "bench"
+
+
+def wrk(url: str, seconds: int, connections: int, env: dict[str, str], delay_ms: int = 0) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+         str(HERE / "player_sessions.lua"), url],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, **env, "BENCH_DELAY_MS": str(delay_ms)},
+    ).stdout  # fmt: skip
+    result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+    result["rps"] = round(result["requests"] / result["seconds"])
+    return result
+
+
+def session_files(folder: Path) -> dict[str, str]:
+    now_ms = int(time.time() * 1000)
+    start = players.session_start("BENCH@AdobeOrg", "bench-app", now_ms)
+    steps = players.realistic_session(now_ms, rng=random.Random(7))
+    (folder / "start.json").write_text(json.dumps(start))
+    (folder / "events.txt").write_text("".join(json.dumps(s.body) + "\n" for s in steps))
+    return {
+        "BENCH_START_FILE": str(folder / "start.json"),
+        "BENCH_EVENTS_FILE": str(folder / "events.txt"),
+    }
+
+
+def lag(url: str) -> int:
+    samples = scrape(url)
+    return int(
+        sum(
+            value
+            for labels, value in samples.get("sessionflow_consumer_lag", [])
+            if labels["topic"].endswith("media-events")
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--out", default="capacity.json")
+    args = parser.parse_args()
+    work = HERE / "results" / "logs" / "capacity"
+    work.mkdir(parents=True, exist_ok=True)
+    files = session_files(work)
+    hello_port = free_port()
+    hello = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(hello_port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=HERE,
+    )  # fmt: skip
+    pipeline = launch(unique_settings(), work)
+    results: dict[str, object] = {"connections": args.connections, "seconds": args.seconds}
+    try:
+        hello_url = f"http://127.0.0.1:{hello_port}"
+        for _ in range(100):
+            try:
+                httpx.post(hello_url + "/api/v1/sessions", content=b"{}")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        reference = wrk(hello_url, args.seconds, args.connections, files)
+        hello.terminate()
+        hello.wait()
+        wrk(pipeline.edge_url, 3, args.connections, files)  # warm-up
+        time.sleep(5)
+        urls = pipeline.ops_urls
+        samples: list[dict[str, float]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            began = time.monotonic()
+            while not stop.is_set():
+                samples.append({
+                    "t": round(time.monotonic() - began, 1),
+                    "worker_lag": lag(urls["worker"]), "sink_lag": lag(urls["sink"]),
+                })  # fmt: skip
+                stop.wait(1.0)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        edge_max = wrk(pipeline.edge_url, args.seconds, args.connections, files)
+        at_end = samples[-1]
+        drained = None
+        drain_began = time.monotonic()
+        while time.monotonic() - drain_began < 600:
+            if lag(urls["worker"]) == 0 and lag(urls["sink"]) == 0:
+                drained = round(time.monotonic() - drain_began, 1)
+                break
+            time.sleep(0.5)
+        stop.set()
+        sampler.join()
+        target = 0.8 * edge_max["rps"]
+        connections = 16
+        delay_ms = max(1, int(1000 * connections / target - edge_max["p50_ms"]))
+        paced = wrk(pipeline.edge_url, min(args.seconds, 30), connections, files, delay_ms)
+        edge_metrics = scrape(pipeline.edge_url)
+        results.update({
+            "hello_world_rps": reference["rps"],
+            "edge_rps": edge_max["rps"],
+            "edge_vs_hello": round(edge_max["rps"] / reference["rps"], 3),
+            "reference": reference,
+            "edge_max": edge_max,
+            "lag_at_end_of_load": at_end,
+            "lag_in_seconds_of_traffic": {
+                k: round(at_end[k] / edge_max["rps"], 2) for k in ("worker_lag", "sink_lag")
+            },
+            "drained_after_load_s": drained,
+            "at_80_percent": {"target_rps": round(target), **paced},
+            "edge_requests_by_status": {
+                labels["status"]: value
+                for labels, value in edge_metrics["sessionflow_http_requests_total"]
+                if labels["route"].startswith("/api/v1/sessions")
+            },
+            "kafka_produce_failures": total(
+                edge_metrics, "sessionflow_kafka_produce_failures_total"
+            ),
+            "lag_samples": samples,
+        })  # fmt: skip
+    finally:
+        if hello.poll() is None:
+            hello.terminate()
+        pipeline.stop_all()
+    (HERE / "results" / args.out).write_text(json.dumps(results, indent=2) + "\n")
+    summary = {k: v for k, v in results.items() if k != "lag_samples"}
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
