@@ -111,7 +111,10 @@ class Edge:
         return Topics(self.settings.topic_prefix).media_events
 
 
-def _unavailable(exc: Unavailable) -> Response:
+def _refused(exc: InvalidInput | Unavailable) -> Response:
+    """400 for data the contract refuses; 503 with ``Retry-After`` when Kafka cannot take it."""
+    if isinstance(exc, InvalidInput):
+        return _error(400, exc.message, exc.errors)
     response = _error(503, str(exc))
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -174,10 +177,8 @@ async def start_session(edge: Edge, request: Request) -> Response:
         session_id = sessionids.mint(edge.settings.session_secrets[0], received_ms)
         record = media_event_record(event, session_id, received_ms, agent(request))
         await store(edge, record, session_id, int(record["session_time_ms"]), received_ms)
-    except InvalidInput as exc:
-        return _error(400, exc.message, exc.errors)
-    except Unavailable as exc:
-        return _unavailable(exc)
+    except (InvalidInput, Unavailable) as exc:
+        return _refused(exc)
     return _created(session_id)
 
 
@@ -201,10 +202,8 @@ async def session_event(edge: Edge, request: Request) -> Response:
         event = edge.validator.validate(body, OTHER_EVENTS)
         record = media_event_record(event, session_id, received_ms, agent(request))
         await store(edge, record, session_id, received_ms, received_ms)
-    except InvalidInput as exc:
-        return _error(400, exc.message, exc.errors)
-    except Unavailable as exc:
-        return _unavailable(exc)
+    except (InvalidInput, Unavailable) as exc:
+        return _refused(exc)
     return Response(status_code=204)
 
 
@@ -228,10 +227,8 @@ async def downloaded(edge: Edge, request: Request) -> Response:
             *(store(edge, record, session_id, received_ms, received_ms) for record in records[1:])
         )
         await store(edge, records[0], session_id, int(records[0]["session_time_ms"]), received_ms)
-    except InvalidInput as exc:
-        return _error(400, exc.message, exc.errors)
-    except Unavailable as exc:
-        return _unavailable(exc)
+    except (InvalidInput, Unavailable) as exc:
+        return _refused(exc)
     return _created(session_id)
 
 

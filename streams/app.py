@@ -249,36 +249,28 @@ def create_app(settings: Settings) -> faust.App:
         partitions=settings.topic_partitions,
     )
     expires = timedelta(days=settings.window_expires_days)
-    partitions = settings.topic_partitions
+
+    def table(name: str, default: type) -> Any:
+        """A table partitioned like the source, its changelog compacted (see above)."""
+        return app.Table(
+            name,
+            default=default,
+            partitions=settings.topic_partitions,
+            key_type=str,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
+        )
+
     counter = Counter(
         settings=settings,
         windows={
-            unit: app.Table(
-                f"window-counts-{unit.value}",
-                default=dict,
-                partitions=partitions,
-                key_type=str,
-                extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
-            )
+            unit: table(f"window-counts-{unit.value}", dict)
             .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
             .clone(relative_to=_window_time)
             for unit in STORED_UNITS
         },
-        progress=app.Table(
-            "source-progress",
-            default=int,
-            partitions=partitions,
-            key_type=str,
-            extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
-        ),
+        progress=table("source-progress", int),
         # Keyed by partition, so its changelog is co-partitioned with the source.
-        segments=app.Table(
-            "segments-by-partition",
-            default=list,
-            partitions=partitions,
-            key_type=str,
-            extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
-        ),
+        segments=table("segments-by-partition", list),
         counts_out=app.topic(topics.session_counts, key_serializer="raw", value_serializer="raw"),
         dead_letter=app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw"),
         gaps=RangeReader(settings, topics.media_events),

@@ -1,0 +1,151 @@
+"""Quality of experience of one session (pure): its state, rebuilt from every event by
+``playerTime.ts``, and the summary published when it closes (SPEC §3 "Quality of experience").
+
+Rules, as SPEC §3 defines them and where it is silent:
+
+- *playing* runs from a ``play`` until the next ``pauseStart``, ``bufferStart``,
+  ``adBreakStart``, ``adStart``, ``sessionComplete`` or ``sessionEnd``; a ``play`` while
+  already playing (a seek) changes nothing;
+- *buffering* runs from a ``bufferStart`` until the next ``play`` (or the close);
+- ad time is not content time: a ``play`` between ``adStart`` and ``adComplete``/``adSkip`` is
+  the ad's and starts no content playing;
+- an event's time is its ``playerTime.ts``, never earlier than the session's latest one (a
+  player clock that steps back cannot make a negative duration);
+- a session closes on ``sessionComplete`` or ``sessionEnd``, or when no event arrived for
+  ``IDLE_CLOSE_MS`` (10 minutes, edge receive time); an idle close ends playing and buffering
+  at its last event;
+- after the close the summary is final: later events of the session are stored raw by the
+  sink but change no figure (``apply`` ignores them); replays change nothing (offsets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+IDLE_CLOSE_MS = 10 * 60 * 1000
+STOPS_PLAYING = frozenset(
+    {"pauseStart", "bufferStart", "adBreakStart", "adStart", "sessionComplete", "sessionEnd"}
+)
+CLOSES = {"sessionComplete": "complete", "sessionEnd": "end"}
+
+
+@dataclass(frozen=True)
+class SessionQoe:
+    """What the worker keeps of one open session (JSON-ready with ``to_json``)."""
+
+    org_id: str
+    app_id: str
+    session_time_ms: int  # the time the session counts at (its bucket)
+    start_ts_ms: int  # its sessionStart's playerTime.ts
+    last_ts_ms: int
+    last_received_ms: int
+    last_offset: int
+    first_play_ts_ms: int | None = None
+    playing_since_ms: int | None = None
+    buffering_since_ms: int | None = None
+    in_ad: bool = False
+    played_ms: int = 0
+    buffering_ms: int = 0
+    completed: bool = False
+    closed: str | None = None  # "complete", "end" or "timeout"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of_json(cls, value: dict[str, Any]) -> SessionQoe:
+        return cls(**value)
+
+
+def start(record: dict[str, Any], offset: int) -> SessionQoe:
+    """The state of a session from its sessionStart record."""
+    return SessionQoe(
+        org_id=record["org_id"],
+        app_id=record["app_id"],
+        session_time_ms=record["session_time_ms"],
+        start_ts_ms=record["player_ts_ms"],
+        last_ts_ms=record["player_ts_ms"],
+        last_received_ms=record["received_ms"],
+        last_offset=offset,
+    )
+
+
+def _stopped(state: SessionQoe, at_ms: int, *, buffering_too: bool) -> SessionQoe:
+    """``state`` with playing (and buffering) ended at ``at_ms``."""
+    played, playing_since = state.played_ms, state.playing_since_ms
+    if playing_since is not None:
+        played += at_ms - playing_since
+        playing_since = None
+    buffered, buffering_since = state.buffering_ms, state.buffering_since_ms
+    if buffering_too and buffering_since is not None:
+        buffered += at_ms - buffering_since
+        buffering_since = None
+    return replace(
+        state,
+        played_ms=played,
+        playing_since_ms=playing_since,
+        buffering_ms=buffered,
+        buffering_since_ms=buffering_since,
+    )
+
+
+def apply(
+    state: SessionQoe, event_type: str, ts_ms: int, received_ms: int, offset: int
+) -> SessionQoe:
+    """``state`` after one event of its session (the same object when it changes nothing:
+    a replayed offset, or any event after the close)."""
+    if offset <= state.last_offset or state.closed is not None:
+        return state
+    at = max(ts_ms, state.last_ts_ms)
+    state = replace(state, last_ts_ms=at, last_received_ms=received_ms, last_offset=offset)
+    if event_type == "play" and not state.in_ad:
+        if state.buffering_since_ms is not None:
+            state = replace(
+                state,
+                buffering_ms=state.buffering_ms + at - state.buffering_since_ms,
+                buffering_since_ms=None,
+            )
+        if state.playing_since_ms is None:
+            state = replace(state, playing_since_ms=at)
+        if state.first_play_ts_ms is None:
+            state = replace(state, first_play_ts_ms=at)
+        return state
+    if event_type in STOPS_PLAYING:
+        state = _stopped(state, at, buffering_too=event_type in CLOSES)
+    if event_type == "bufferStart" and state.buffering_since_ms is None:
+        state = replace(state, buffering_since_ms=at)
+    elif event_type == "adStart":
+        state = replace(state, in_ad=True)
+    elif event_type in ("adComplete", "adSkip"):
+        state = replace(state, in_ad=False)
+    elif event_type in CLOSES:
+        state = replace(state, closed=CLOSES[event_type], completed=event_type == "sessionComplete")
+    return state
+
+
+def close_if_idle(state: SessionQoe, now_received_ms: int) -> SessionQoe:
+    """``state`` closed (``"timeout"``) if its last event is ``IDLE_CLOSE_MS`` older than
+    ``now_received_ms``; else unchanged."""
+    if state.closed is not None or now_received_ms - state.last_received_ms < IDLE_CLOSE_MS:
+        return state
+    return replace(_stopped(state, state.last_ts_ms, buffering_too=True), closed="timeout")
+
+
+def summary(session_id: str, state: SessionQoe) -> dict[str, Any]:
+    """The published summary of a closed session (one ``session_summaries`` row)."""
+    assert state.closed is not None, "only closed sessions have a summary"
+    startup = None if state.first_play_ts_ms is None else state.first_play_ts_ms - state.start_ts_ms
+    return {
+        "session_id": session_id,
+        "org_id": state.org_id,
+        "app_id": state.app_id,
+        "session_time_ms": state.session_time_ms,
+        "startup_time_ms": startup,
+        "played_ms": state.played_ms,
+        "buffering_ms": state.buffering_ms,
+        "completed": state.completed,
+        "exited_before_start": state.first_play_ts_ms is None,
+        "closed_reason": state.closed,
+        "closed_at_ms": state.last_ts_ms,
+    }
