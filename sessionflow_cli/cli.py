@@ -248,6 +248,23 @@ def loadgen(
     click.echo(summary)
 
 
+@main.command()
+@click.option("--cluster", default=None, help="a ClickHouse cluster name (remote_servers)")
+@click.pass_context
+def ddl(ctx: click.Context, cluster: str | None) -> None:
+    """Print the ClickHouse DDL: single server (what the processes create themselves), or for
+    a cluster (Replicated tables per shard behind Distributed tables), to run before starting."""
+    from sessionflow.clusterddl import cluster_statements
+    from sessionflow.tables import statements
+
+    database = _settings(ctx).clickhouse_database
+    try:
+        found = cluster_statements(database, cluster) if cluster else statements(database)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(";\n\n".join(found) + ";")
+
+
 @main.group()
 def keys() -> None:
     """Create, list and revoke read API keys."""
