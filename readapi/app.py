@@ -35,7 +35,7 @@ from readapi.params import (
 )
 from readapi.ratelimit import Quota, RateLimiter
 from readapi.segments import SegmentLimit, Segments
-from readapi.series import dau_series, event_series, plan, session_series
+from readapi.series import concurrent_series, dau_series, event_series, plan, session_series
 from sessionflow import metrics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, FieldError, InvalidInput, Unavailable
@@ -74,16 +74,21 @@ def _days_only(params: Mapping[str, str], query: SeriesQuery) -> str:
 
 @dataclass(frozen=True)
 class SeriesKind:
-    """One of the three series the API serves: its permission, item field and extra check."""
+    """One of the series the API serves: its permission, item field, extra check and units
+    (the first is the default)."""
 
     permission: str
     field: str
     check: Callable[[Mapping[str, str], SeriesQuery], str]
+    units: tuple[Unit, ...] = (Unit.DAY, Unit.HOUR)
 
 
 SESSIONS = SeriesKind(SERIES_PERMISSION, "sessions", _no_extra)
 EVENTS = SeriesKind("events.data_series", "count", _event_param)
 DAU = SeriesKind("kpi.dau.data_series", "dau", _days_only)
+CONCURRENT = SeriesKind(
+    "kpi.concurrent.data_series", "viewers", _no_extra, (Unit.MINUTE, Unit.HOUR)
+)
 
 
 def _braze_error(
@@ -186,7 +191,7 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
         return admitted
     key, quota = admitted
     try:
-        query = parse_series_query(request.query_params, api.now())
+        query = parse_series_query(request.query_params, api.now(), kind.units)
         event = kind.check(request.query_params, query)
     except InvalidInput as exc:
         return _braze_error(400, exc.message, [e.error for e in exc.errors], quota)
@@ -220,6 +225,8 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
             )
         elif kind.field == "count":
             counts = await event_series(clickhouse, key.org_id, apps, event, buckets)
+        elif kind.field == "viewers":
+            counts = await concurrent_series(clickhouse, key.org_id, apps, buckets)
         else:
             counts = await dau_series(clickhouse, key.org_id, apps, buckets)
     except ClickHouseUnavailable:
@@ -319,6 +326,7 @@ def create_app(
             Route("/sessions/data_series", partial(series, api, SESSIONS), methods=["GET"]),
             Route("/events/data_series", partial(series, api, EVENTS), methods=["GET"]),
             Route("/kpi/dau/data_series", partial(series, api, DAU), methods=["GET"]),
+            Route("/kpi/concurrent/data_series", partial(series, api, CONCURRENT), methods=["GET"]),
             Route(
                 "/segments/{segment_id}", partial(segment, api), methods=["GET", "PUT", "DELETE"]
             ),

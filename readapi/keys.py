@@ -19,6 +19,7 @@ PERMISSIONS: tuple[str, ...] = (
     "sessions.data_series",
     "events.data_series",
     "kpi.dau.data_series",
+    "kpi.concurrent.data_series",
     "segments.write",
 )
 KEY_PREFIX = "sf_"

@@ -220,6 +220,11 @@ def openapi_document() -> dict[str, Any]:
         {**p, "schema": {"enum": ["day"], "default": "day"}} if p["name"] == "unit" else p
         for p in parameters
     ]
+    by_minute = [
+        {**p, "schema": {"enum": ["minute", "hour"], "default": "minute"}}
+        if p["name"] == "unit" else p
+        for p in parameters
+    ]  # fmt: skip
     extra_paths = {
         "/events/data_series": _operation(
             "Media events of one type per hour or day", "eventsDataSeries",
@@ -227,6 +232,10 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/kpi/dau/data_series": _operation(
             "Distinct visitors per day", "dauDataSeries", day_only, "dau"
+        ),
+        "/kpi/concurrent/data_series": _operation(
+            "Concurrent viewers: sessions that sent an event in each minute (edge time); an "
+            "hour is its busiest minute", "concurrentDataSeries", by_minute, "viewers",
         ),
     }  # fmt: skip
     return {

@@ -73,9 +73,13 @@ def parse_ending_at(text: str) -> datetime:
     )  # fmt: skip
 
 
-def parse_series_query(params: Mapping[str, str], now: datetime) -> SeriesQuery:
-    """Validate the query string of a data-series request; raise ``InvalidInput`` naming each
-    bad parameter."""
+def parse_series_query(
+    params: Mapping[str, str],
+    now: datetime,
+    units: tuple[Unit, ...] = (Unit.DAY, Unit.HOUR),
+) -> SeriesQuery:
+    """Validate the query string of a data-series request served in ``units`` (the first is
+    the default); raise ``InvalidInput`` naming each bad parameter."""
     errors: list[FieldError] = []
     length = 0
     raw_length = params.get("length")
@@ -89,13 +93,14 @@ def parse_series_query(params: Mapping[str, str], now: datetime) -> SeriesQuery:
         else:
             if not 1 <= length <= MAX_LENGTH:
                 errors.append(FieldError("length", f"length must be between 1 and {MAX_LENGTH}"))
-    unit = Unit.DAY
+    unit = units[0]
     raw_unit = params.get("unit")
     if raw_unit is not None:
-        if raw_unit in (Unit.DAY.value, Unit.HOUR.value):
+        if raw_unit in units:
             unit = Unit(raw_unit)
         else:
-            errors.append(FieldError("unit", "unit must be 'day' or 'hour'"))
+            allowed = " or ".join(f"'{u.value}'" for u in units)
+            errors.append(FieldError("unit", f"unit must be {allowed}"))
     ending_at = now
     raw_end = params.get("ending_at") or None  # empty means absent, as for app_id
     if raw_end is not None:

@@ -136,3 +136,28 @@ async def _indexed(
         if 0 <= idx < len(counts):
             counts[int(idx)] = int(total)
     return counts
+
+
+async def concurrent_series(
+    clickhouse: ClickHouse, org_id: str, apps: Sequence[str] | None, buckets: list[SeriesBucket]
+) -> list[int]:
+    """Concurrent viewers: distinct sessions that sent an event in each minute (the
+    ``concurrent_minutes`` view, merged across apps); for hour buckets, the busiest minute."""
+    apps_sql = "AND app_id IN %(apps)s" if apps is not None else ""
+    sql = f"""
+SELECT intDiv(toInt64(toUInt32(minute)) - %(first_s)s, 60) AS idx, uniqExactMerge(viewers)
+FROM {clickhouse.database}.concurrent_minutes
+WHERE org_id = %(org)s {apps_sql}
+  AND minute >= toDateTime(%(first_s)s) AND minute < toDateTime(%(end_s)s)
+GROUP BY idx"""
+    if apps is not None and not apps:
+        return [0] * len(buckets)
+    params = bucket_params(org_id, buckets)
+    if apps is not None:
+        params["apps"] = tuple(apps)
+    minutes: dict[int, int] = {int(i): int(n) for i, n in await clickhouse.aexecute(sql, params)}
+    per_bucket = (buckets[0].end_ms - buckets[0].start_ms) // 60_000
+    return [
+        max((int(minutes.get(b * per_bucket + m, 0)) for m in range(per_bucket)), default=0)
+        for b in range(len(buckets))
+    ]

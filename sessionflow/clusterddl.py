@@ -24,6 +24,7 @@ SHARDING_KEYS = {
     "api_keys": "cityHash64(key_hash)",
     "event_counts": "cityHash64(org_id, event_type, bucket_start, app_id)",
     "visitor_quarters": "cityHash64(org_id, bucket_start, app_id)",
+    "concurrent_minutes": "cityHash64(org_id, minute, app_id)",
 }
 
 _TABLE = re.compile(

@@ -192,6 +192,16 @@ AS SELECT org_id, app_id,
 FROM {db}.sessions
 WHERE ifNull(mc_user_id, ifNull(visitor_id, '')) != ''
 GROUP BY org_id, app_id, bucket_start""",
+    # Sessions that sent any event in a minute (edge receive time), as exact uniq states: the
+    # concurrent viewers series merges a minute's apps; an hour is the maximum of its minutes.
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.concurrent_minutes
+ENGINE = AggregatingMergeTree()
+ORDER BY (org_id, minute, app_id)
+AS SELECT org_id, app_id, toStartOfMinute(event_time) AS minute,
+          uniqExactState(session_id) AS viewers
+FROM {db}.events
+WHERE org_id != ''
+GROUP BY org_id, app_id, minute""",
 )
 
 

@@ -13,8 +13,10 @@ from enum import StrEnum
 
 
 class Unit(StrEnum):
-    """Bucket widths the worker stores (``quarter``) and the API serves (``hour``, ``day``)."""
+    """Bucket widths the worker stores (``quarter``) and the API serves (``hour``, ``day``;
+    ``minute`` for concurrent viewers)."""
 
+    MINUTE = "minute"
     QUARTER = "quarter"
     HOUR = "hour"
     DAY = "day"
@@ -24,7 +26,12 @@ class Unit(StrEnum):
         return _UNIT_MS[self]
 
 
-_UNIT_MS = {Unit.QUARTER: 15 * 60_000, Unit.HOUR: 3_600_000, Unit.DAY: 86_400_000}
+_UNIT_MS = {
+    Unit.MINUTE: 60_000,
+    Unit.QUARTER: 15 * 60_000,
+    Unit.HOUR: 3_600_000,
+    Unit.DAY: 86_400_000,
+}
 STORED_UNITS = (Unit.QUARTER, Unit.HOUR, Unit.DAY)
 OFFSET_STEP_MS = Unit.QUARTER.ms
 # Session time rule (SPEC §2): a player clock within this window around the edge's clock is used.
@@ -71,10 +78,11 @@ def series_buckets(ending_at: datetime, unit: Unit, length: int) -> list[SeriesB
     """The ``length`` buckets ending with the one holding ``ending_at``, oldest first.
 
     Buckets are whole hours or calendar days in the UTC offset of ``ending_at``; labels are
-    ``YYYY-MM-DD`` for days and ``YYYY-MM-DDTHH:MM:SS±HH:MM`` for hours, in that offset.
+    ``YYYY-MM-DD`` for days and ``YYYY-MM-DDTHH:MM:SS±HH:MM`` for hours and minutes, in that
+    offset.
     """
     if unit is Unit.QUARTER:
-        raise ValueError("series are served by hour or by day")
+        raise ValueError("series are served by minute, hour or day")
     offset_ms = offset_ms_of(ending_at)
     zone = ending_at.tzinfo
     last_start = bucket_start_ms(to_ms(ending_at), unit.ms, offset_ms)

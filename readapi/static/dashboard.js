@@ -63,7 +63,8 @@ function draw(id, type, labels, datasets) {
   });
 }
 
-const label = (time, unit) => (unit === "day" ? time.slice(0, 10) : time.slice(5, 16).replace("T", " "));
+const label = (time, unit) => (unit === "day" ? time.slice(0, 10)
+  : unit === "minute" ? time.slice(11, 16) : time.slice(5, 16).replace("T", " "));
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
 async function load() {
@@ -74,13 +75,17 @@ async function load() {
   const sessionParams = { ...common };
   if ($("segment").value.trim()) sessionParams.segment_id = $("segment").value.trim();
   const dayParams = { ...common, unit: "day", length: 30 };
-  window.dashboardQuery = { sessions: sessionParams, events: common, dau: dayParams };
+  const concurrentParams = { ...common, unit: "minute", length: 60 };
+  window.dashboardQuery = {
+    sessions: sessionParams, events: common, dau: dayParams, concurrent: concurrentParams,
+  };
   $("status").textContent = "loading…";
   $("status").className = "";
   try {
-    const [sessions, dau, ...events] = await Promise.all([
+    const [sessions, dau, concurrent, ...events] = await Promise.all([
       series("/sessions/data_series", sessionParams),
       series("/kpi/dau/data_series", dayParams),
+      series("/kpi/concurrent/data_series", concurrentParams),
       ...EVENT_TYPES.map((event) => series("/events/data_series", { ...common, event })),
     ]);
     const labels = sessions.map((item) => label(item.time, unit));
@@ -97,7 +102,12 @@ async function load() {
     draw("dau", "bar", dau.map((item) => label(item.time, "day")),
       [{ label: "DAU", data: dauCounts, backgroundColor: COLORS[2] }]);
     $("dau-total").value = `today ${dauCounts[dauCounts.length - 1] ?? 0}`;
-    window.dashboardData = { sessions, dau, events: Object.fromEntries(EVENT_TYPES.map((e, i) => [e, events[i]])) };
+    const viewers = concurrent.map((item) => item.viewers);
+    draw("concurrent", "line", concurrent.map((item) => label(item.time, "minute")),
+      [{ label: "viewers", data: viewers, borderColor: COLORS[4], backgroundColor: COLORS[4],
+         stepped: true, pointRadius: 0 }]);
+    $("concurrent-total").value = `now ${viewers[viewers.length - 1] ?? 0}, peak ${Math.max(0, ...viewers)}`;
+    window.dashboardData = { sessions, dau, concurrent, events: Object.fromEntries(EVENT_TYPES.map((e, i) => [e, events[i]])) };
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.state = "ready";
   } catch (error) {

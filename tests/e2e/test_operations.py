@@ -12,11 +12,13 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from sessionflow.clickhouse import ClickHouse
 from tests.e2e.browser import chromium
 from tests.e2e.pipeline import Pipeline
 from tests.e2e.sessions import ORG, poll_total
@@ -57,6 +59,44 @@ def run_loadgen(pipeline: Pipeline, tmp_path: Path) -> dict:
         env=pipeline.env, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     return json.loads(out.read_text())
+
+
+def check_concurrent_viewers(pipeline: Pipeline, key: str) -> None:
+    """Minute and hour series of concurrent viewers equal a brute-force count of the stored
+    events (distinct sessions per minute of edge time; an hour is its busiest minute)."""
+    auth = {"Authorization": f"Bearer {key}"}
+    url = pipeline.api_url + "/kpi/concurrent/data_series"
+    clickhouse = ClickHouse(pipeline.settings, pool_size=1)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            minutes = httpx.get(url, params={"unit": "minute", "length": 30}, headers=auth)
+            assert minutes.status_code == 200, minutes.text
+            brute = dict(
+                clickhouse.execute(
+                    "SELECT toUInt32(toStartOfMinute(event_time)), uniqExact(session_id) "
+                    f"FROM {clickhouse.database}.events WHERE org_id = %(org)s GROUP BY 1",
+                    {"org": ORG},
+                )
+            )
+            got = {
+                int(datetime.fromisoformat(item["time"]).timestamp()): item["viewers"]
+                for item in minutes.json()["data"]
+            }
+            want = {minute: brute.get(minute, 0) for minute in got}
+            if got == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        clickhouse.close()
+    assert got == want and max(got.values()) >= 12
+    hours = httpx.get(url, params={"unit": "hour", "length": 2}, headers=auth).json()["data"]
+    for item in hours:
+        start = int(datetime.fromisoformat(item["time"]).timestamp())
+        assert item["viewers"] == max(
+            (n for minute, n in brute.items() if start <= minute < start + 3600), default=0
+        )
+    assert httpx.get(url, params={"unit": "day", "length": 1}, headers=auth).status_code == 400
 
 
 def test_metrics_readiness_and_dashboard_under_simulated_players(
@@ -103,6 +143,8 @@ def test_metrics_readiness_and_dashboard_under_simulated_players(
         lags = samples["sessionflow_consumer_lag"]
         assert lags and all(value >= 0 for _, value in lags)
 
+    check_concurrent_viewers(pipeline, key)
+
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         problems: list[str] = []
@@ -116,7 +158,11 @@ def test_metrics_readiness_and_dashboard_under_simulated_players(
         shown = page.evaluate("window.dashboardData")
         query = page.evaluate("window.dashboardQuery")
         auth = {"Authorization": f"Bearer {key}"}
-        for path, kind in (("/sessions/data_series", "sessions"), ("/kpi/dau/data_series", "dau")):
+        for path, kind in (
+            ("/sessions/data_series", "sessions"),
+            ("/kpi/dau/data_series", "dau"),
+            ("/kpi/concurrent/data_series", "concurrent"),
+        ):
             answer = httpx.get(pipeline.api_url + path, params=query[kind], headers=auth).json()
             assert shown[kind] == answer["data"], kind
         pings = httpx.get(

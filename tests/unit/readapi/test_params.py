@@ -83,3 +83,15 @@ def test_segment_definition_is_parsed_and_every_problem_named():
     for bad in ("", "-x", "a" * 65, "a@1", "a b"):
         with pytest.raises(InvalidInput):
             check_segment_id(bad)
+
+
+def test_the_concurrent_series_takes_minutes_and_hours_not_days():
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    units = (Unit.MINUTE, Unit.HOUR)
+    assert parse_series_query({"length": "5"}, now, units).unit is Unit.MINUTE
+    assert parse_series_query({"length": "5", "unit": "hour"}, now, units).unit is Unit.HOUR
+    with pytest.raises(InvalidInput) as refused:
+        parse_series_query({"length": "5", "unit": "day"}, now, units)
+    assert [(e.path, e.error) for e in refused.value.errors] == [
+        ("unit", "unit must be 'minute' or 'hour'")
+    ]

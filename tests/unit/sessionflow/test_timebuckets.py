@@ -79,3 +79,12 @@ def test_storage_unit(unit, minutes, expected):
 def test_storage_unit_rejects_odd_offsets():
     with pytest.raises(ValueError):
         storage_unit(Unit.HOUR, 7 * 60_000)
+
+
+def test_minute_buckets_in_a_half_hour_offset():
+    ending = datetime(2026, 11, 23, 10, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    buckets = series_buckets(ending, Unit.MINUTE, 3)
+    assert [b.label for b in buckets] == [
+        "2026-11-23T10:00:00+05:30", "2026-11-23T10:01:00+05:30", "2026-11-23T10:02:00+05:30",
+    ]  # fmt: skip
+    assert all(b.end_ms - b.start_ms == 60_000 for b in buckets)
