@@ -35,7 +35,15 @@ from readapi.params import (
 )
 from readapi.ratelimit import Quota, RateLimiter
 from readapi.segments import SegmentLimit, Segments
-from readapi.series import concurrent_series, dau_series, event_series, plan, session_series
+from readapi.series import (
+    QOE_METRICS,
+    concurrent_series,
+    dau_series,
+    event_series,
+    plan,
+    qoe_series,
+    session_series,
+)
 from sessionflow import metrics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable, FieldError, InvalidInput, Unavailable
@@ -66,6 +74,16 @@ def _event_param(params: Mapping[str, str], query: SeriesQuery) -> str:
     return event
 
 
+def _qoe_metric(params: Mapping[str, str], query: SeriesQuery) -> str:
+    metric = params.get("metric")
+    if metric not in QOE_METRICS:
+        raise InvalidInput(
+            "invalid parameters",
+            [FieldError("metric", f"metric must be one of {', '.join(QOE_METRICS)}")],
+        )
+    return metric
+
+
 def _days_only(params: Mapping[str, str], query: SeriesQuery) -> str:
     if query.unit is not Unit.DAY:
         raise InvalidInput("invalid parameters", [FieldError("unit", "unit must be 'day'")])
@@ -86,6 +104,7 @@ class SeriesKind:
 SESSIONS = SeriesKind(SERIES_PERMISSION, "sessions", _no_extra)
 EVENTS = SeriesKind("events.data_series", "count", _event_param)
 DAU = SeriesKind("kpi.dau.data_series", "dau", _days_only)
+QOE = SeriesKind("kpi.qoe.data_series", "value", _qoe_metric)
 CONCURRENT = SeriesKind(
     "kpi.concurrent.data_series", "viewers", _no_extra, (Unit.MINUTE, Unit.HOUR)
 )
@@ -207,6 +226,7 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
     )
     buckets, stored = plan(query.ending_at, query.unit, query.length)
     clickhouse = api.clickhouse
+    counts: list[int] | list[float | None]
     try:
         if kind.field == "sessions":
             segment_key = ""
@@ -227,6 +247,8 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
             counts = await event_series(clickhouse, key.org_id, apps, event, buckets)
         elif kind.field == "viewers":
             counts = await concurrent_series(clickhouse, key.org_id, apps, buckets)
+        elif kind.field == "value":
+            counts = await qoe_series(clickhouse, key.org_id, apps, event, buckets)
         else:
             counts = await dau_series(clickhouse, key.org_id, apps, buckets)
     except ClickHouseUnavailable:
@@ -327,6 +349,7 @@ def create_app(
             Route("/events/data_series", partial(series, api, EVENTS), methods=["GET"]),
             Route("/kpi/dau/data_series", partial(series, api, DAU), methods=["GET"]),
             Route("/kpi/concurrent/data_series", partial(series, api, CONCURRENT), methods=["GET"]),
+            Route("/kpi/qoe/data_series", partial(series, api, QOE), methods=["GET"]),
             Route(
                 "/segments/{segment_id}", partial(segment, api), methods=["GET", "PUT", "DELETE"]
             ),

@@ -20,6 +20,7 @@ PERMISSIONS: tuple[str, ...] = (
     "events.data_series",
     "kpi.dau.data_series",
     "kpi.concurrent.data_series",
+    "kpi.qoe.data_series",
     "segments.write",
 )
 KEY_PREFIX = "sf_"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from readapi.series import QOE_METRICS
 from sessionflow.events import EVENT_TYPES
 
 _RATE_HEADERS = {
@@ -47,7 +48,11 @@ def _series_schema(field: str) -> dict[str, Any]:
                 "required": ["time", field],
                 "properties": {
                     "time": {"type": "string"},
-                    field: {"type": "integer", "minimum": 0},
+                    field: (
+                        {"type": ["number", "null"], "minimum": 0}
+                        if field == "value"
+                        else {"type": "integer", "minimum": 0}
+                    ),
                 },
             },
         },
@@ -220,6 +225,8 @@ def openapi_document() -> dict[str, Any]:
         {**p, "schema": {"enum": ["day"], "default": "day"}} if p["name"] == "unit" else p
         for p in parameters
     ]
+    metric = {"name": "metric", "in": "query", "required": True,
+              "schema": {"enum": list(QOE_METRICS)}}  # fmt: skip
     by_minute = [
         {**p, "schema": {"enum": ["minute", "hour"], "default": "minute"}}
         if p["name"] == "unit" else p
@@ -232,6 +239,10 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/kpi/dau/data_series": _operation(
             "Distinct visitors per day", "dauDataSeries", day_only, "dau"
+        ),
+        "/kpi/qoe/data_series": _operation(
+            "A quality-of-experience metric over the closed sessions that started in each "
+            "bucket (null: none)", "qoeDataSeries", [metric, *parameters], "value",
         ),
         "/kpi/concurrent/data_series": _operation(
             "Concurrent viewers: sessions that sent an event in each minute (edge time); an "

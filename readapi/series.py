@@ -7,6 +7,7 @@ otherwise. Each stored window's count is its newest version per source partition
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -161,3 +162,44 @@ GROUP BY idx"""
         max((int(minutes.get(b * per_bucket + m, 0)) for m in range(per_bucket)), default=0)
         for b in range(len(buckets))
     ]
+
+
+# Each QoE metric (SPEC §3) over the closed sessions that started in a bucket, as an aggregate
+# of ``session_summaries`` rows; NaN (no session it applies to) is answered as null.
+QOE_METRICS: dict[str, str] = {
+    "startup_time_ms": "avgIf(toFloat64(assumeNotNull(startup_time_ms)), "
+    "isNotNull(startup_time_ms))",
+    "played_seconds": "sum(played_ms) / 1000",
+    "rebuffer_ratio": "sum(buffering_ms) / (sum(buffering_ms) + sum(played_ms))",
+    "completion_rate": "avg(completed)",
+    "exit_before_start_rate": "avg(exited_before_start)",
+}
+
+
+async def qoe_series(
+    clickhouse: ClickHouse,
+    org_id: str,
+    apps: Sequence[str] | None,
+    metric: str,
+    buckets: list[SeriesBucket],
+) -> list[float | None]:
+    """``metric`` per bucket of session time, over the sessions closed so far (``None`` for a
+    bucket without any, or where the metric has no denominator)."""
+    if apps is not None and not apps:
+        return [None] * len(buckets)
+    apps_sql = "AND app_id IN %(apps)s" if apps is not None else ""
+    sql = f"""
+SELECT intDiv(toInt64(toUInt32(session_time)) - %(first_s)s, %(width_s)s) AS idx,
+       {QOE_METRICS[metric]}
+FROM {clickhouse.database}.session_summaries
+WHERE org_id = %(org)s {apps_sql}
+  AND session_time >= toDateTime(%(first_s)s) AND session_time < toDateTime(%(end_s)s)
+GROUP BY idx"""
+    params = bucket_params(org_id, buckets)
+    if apps is not None:
+        params["apps"] = tuple(apps)
+    values: list[float | None] = [None] * len(buckets)
+    for idx, value in await clickhouse.aexecute(sql, params):
+        if 0 <= idx < len(values) and value is not None and math.isfinite(value):
+            values[int(idx)] = round(float(value), 6)
+    return values

@@ -148,6 +148,33 @@ def media_event_type(value: bytes) -> str | None:
         return None
 
 
+def media_event_head(value: bytes) -> tuple[str, str, int, int] | None:
+    """``(session_id, event_type, received_ms, player_ts_ms)`` of a MediaEvent value without
+    decoding the rest (the first four fields of every version), or ``None`` as for
+    ``media_event_type``. The worker's QoE state needs only these of most events."""
+    if not media_events().written_by(value):
+        return None
+    try:
+        strings = []
+        at = HEADER_BYTES
+        for _ in range(2):
+            length, at = _read_long(value, at)
+            if length < 0 or at + length > len(value):
+                return None
+            strings.append(bytes(value[at : at + length]).decode())
+            at += length
+        received_ms, at = _read_long(value, at)
+        player_ts_ms, at = _read_long(value, at)
+    except (IndexError, SerializationError, UnicodeDecodeError):
+        return None
+    return strings[0], strings[1], received_ms, player_ts_ms
+
+
+def session_summaries() -> AvroCodec:
+    """Codec of the ``SessionSummary`` records on the session-summaries topic."""
+    return AvroCodec(load_schemas("session_summary"))
+
+
 SEGMENT_MARKER_HEADER = ("sessionflow-record", b"segment-marker")
 
 

@@ -18,6 +18,7 @@ from sessionflow.tables import statements
 SHARDING_KEYS = {
     "sessions": "cityHash64(session_id)",
     "events": "cityHash64(session_id)",
+    "session_summaries": "cityHash64(session_id)",
     "session_counts": "cityHash64(org_id, segment_id, unit, bucket_start, app_id, "
     "source_partition, origin)",
     "segments": "cityHash64(org_id, segment_id)",

@@ -60,6 +60,11 @@ RECORDS_DEAD_LETTERED = Counter(
     "Records sent to the dead-letter topic, by process and reason.",
     ["process", "reason"],
 )
+QOE_SESSIONS_CLOSED = Counter(
+    "sessionflow_qoe_sessions_closed",
+    "Sessions whose QoE summary the worker published, by how they closed.",
+    ["reason"],
+)
 CONSUMER_LAG = Gauge(
     "sessionflow_consumer_lag",
     "Records behind the end of the partition, by process, topic and partition.",

@@ -60,6 +60,8 @@ class Settings(BaseModel):
     sink_batch_max: int = Field(default=5000, ge=1)
     sink_batch_wait_ms: int = Field(default=200, ge=1)
     window_expires_days: float = Field(default=4.0, gt=1.0)
+    # QoE: a session without an event for this long (edge receive time) is closed
+    qoe_idle_close_ms: int = Field(default=10 * 60 * 1000, ge=1000)
     # Operations: /health, /ready and /metrics of the worker and the sink (the edge and the
     # read API serve them on their own port)
     ops_host: str = "127.0.0.1"

@@ -137,6 +137,26 @@ ORDER BY (session_id, source_partition, source_offset)""",
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (org_id, segment_id, unit, bucket_start, app_id, source_partition, origin)""",
+    # One row per closed session (the worker's QoE summary, SPEC §3); the sink deduplicates.
+    """CREATE TABLE IF NOT EXISTS {db}.session_summaries (
+    session_id String,
+    org_id String,
+    app_id String,
+    session_time DateTime,
+    session_time_ms Int64,
+    startup_time_ms Nullable(Int64),
+    played_ms Int64,
+    buffering_ms Int64,
+    completed UInt8,
+    exited_before_start UInt8,
+    closed_reason Enum8('complete' = 1, 'end' = 2, 'timeout' = 3),
+    closed_at_ms Int64,
+    source_partition UInt32,
+    source_offset UInt64,
+    ingested_at DateTime
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(session_time)
+ORDER BY (org_id, app_id, session_id)""",
     """CREATE VIEW IF NOT EXISTS {db}.session_counts_current AS
 SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c) AS sessions
 FROM (

@@ -29,6 +29,14 @@ class Topics:
         return f"{self.prefix}session-counts"
 
     @property
+    def session_summaries(self) -> str:
+        """QoE figures of each closed session, key = session id, Avro ``SessionSummary``.
+
+        Produced by the worker (streams/); consumed by the ClickHouse sink (sinks/).
+        """
+        return f"{self.prefix}session-summaries"
+
+    @property
     def dead_letter(self) -> str:
         """Records that could not be processed, original bytes, reason in headers.
 
@@ -50,4 +58,4 @@ class Topics:
 
     def all(self) -> tuple[str, ...]:
         """The topics sessionflow creates itself (Faust creates its changelogs)."""
-        return (self.media_events, self.session_counts, self.dead_letter)
+        return (self.media_events, self.session_counts, self.session_summaries, self.dead_letter)

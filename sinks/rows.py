@@ -28,6 +28,12 @@ COUNT_COLUMNS: tuple[str, ...] = (
     "count", "version",
 )  # fmt: skip
 
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "session_id", "org_id", "app_id", "session_time", "session_time_ms", "startup_time_ms",
+    "played_ms", "buffering_ms", "completed", "exited_before_start", "closed_reason",
+    "closed_at_ms", "source_partition", "source_offset", "ingested_at",
+)  # fmt: skip
+
 Row = tuple[Any, ...]
 ERROR_ID_INDEX = list(EVENT_TYPED_COLUMNS).index("error_id")
 
@@ -87,3 +93,14 @@ def count_rows(record: Mapping[str, Any]) -> list[Row]:
          window["count"], window["version"])
         for window in (record, *record.get("more", ()))
     ]  # fmt: skip
+
+
+def summary_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: int) -> Row:
+    """One ``session_summaries`` row from a ``SessionSummary`` record."""
+    return (
+        record["session_id"], record["org_id"], record["app_id"],
+        moment(record["session_time_ms"]), record["session_time_ms"], record["startup_time_ms"],
+        record["played_ms"], record["buffering_ms"], int(record["completed"]),
+        int(record["exited_before_start"]), record["closed_reason"], record["closed_at_ms"],
+        partition, offset, moment(now_ms),
+    )  # fmt: skip

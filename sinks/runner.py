@@ -67,7 +67,11 @@ class SinkRunner:
         consumer = GroupConsumer(
             self._settings,
             self._settings.sink_group,
-            (self._topics.media_events, self._topics.session_counts),
+            (
+                self._topics.media_events,
+                self._topics.session_counts,
+                self._topics.session_summaries,
+            ),
             self._settings.sink_batch_max,
         )
         await consumer.start()

@@ -33,6 +33,7 @@ class WriteResult:
     sessions: int = 0
     events: int = 0
     counts: int = 0
+    summaries: int = 0
     duplicates: int = 0
     rejected: list[DeadLetter] = field(default_factory=list)
 
@@ -72,6 +73,7 @@ class ClickHouseWriter:
         self._topics = topics
         self._events = codec.media_events()
         self._counts = codec.session_counts()
+        self._summaries = codec.session_summaries()
 
     def write(self, batch: Sequence[ConsumedRecord]) -> WriteResult:
         """Store ``batch``; raise ``ClickHouseUnavailable`` (try again later) or
@@ -81,6 +83,7 @@ class ClickHouseWriter:
         session_rows: list[rows.Row] = []
         event_rows: list[rows.Row] = []
         count_rows: list[rows.Row] = []
+        summary_rows: list[rows.Row] = []
         for item in batch:
             try:
                 if item.topic == self._topics.media_events:
@@ -105,6 +108,11 @@ class ClickHouseWriter:
                         )
                 elif item.topic == self._topics.session_counts:
                     count_rows.extend(rows.count_rows(self._counts.decode(item.value)))
+                elif item.topic == self._topics.session_summaries:
+                    summary = self._summaries.decode(item.value)
+                    summary_rows.append(
+                        rows.summary_row(summary, item.partition, item.offset, now_ms)
+                    )
                 else:
                     result.rejected.append(DeadLetter(item, "unexpected-topic", item.topic))
             except SerializationError as exc:
@@ -112,15 +120,19 @@ class ClickHouseWriter:
             except (KeyError, TypeError, ValueError) as exc:
                 result.rejected.append(DeadLetter(item, "unmappable", repr(exc)))
         fresh_sessions = self._new_sessions(session_rows)
+        fresh_summaries = self._new_sessions(summary_rows, "session_summaries")
         fresh_events = self._with_identity(self._new_events(event_rows), session_rows)
         result.duplicates = (
             len(session_rows) - len(fresh_sessions) + len(event_rows) - len(fresh_events)
-        )
+            + len(summary_rows) - len(fresh_summaries)
+        )  # fmt: skip
         # Counts first, then events, then sessions: a session row is the last thing written,
         # so its presence proves the whole record landed.
         self._ch.insert("session_counts", rows.COUNT_COLUMNS, count_rows)
         self._ch.insert("events", rows.EVENT_COLUMNS, fresh_events)
         self._ch.insert("sessions", rows.SESSION_COLUMNS, fresh_sessions)
+        self._ch.insert("session_summaries", rows.SUMMARY_COLUMNS, fresh_summaries)
+        result.summaries = len(fresh_summaries)
         result.sessions, result.events, result.counts = (
             len(fresh_sessions),
             len(fresh_events),
@@ -128,7 +140,9 @@ class ClickHouseWriter:
         )
         return result
 
-    def _new_sessions(self, candidates: list[rows.Row]) -> list[rows.Row]:
+    def _new_sessions(self, candidates: list[rows.Row], table: str = "sessions") -> list[rows.Row]:
+        """``candidates`` (rows starting with session id, org, app) not stored in ``table``
+        yet, and each once."""
         if not candidates:
             return []
         by_app: dict[tuple[str, str], list[str]] = {}
@@ -140,7 +154,7 @@ class ClickHouseWriter:
                 stored.update(
                     row[0]
                     for row in self._ch.execute(
-                        f"SELECT session_id FROM {self._ch.database}.sessions "
+                        f"SELECT session_id FROM {self._ch.database}.{table} "
                         f"WHERE org_id = {_quote(org)} AND app_id = {_quote(app)} "
                         f"AND session_id IN ({listed})"
                     )

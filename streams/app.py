@@ -32,7 +32,7 @@ from sessionflow.segments import Span
 from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
 from sessionflow.topics import Topics
-from streams import counting
+from streams import counting, qoe
 from streams.durability import DurableProducer
 from streams.segments import Matchers, apply_marker, segments_of
 
@@ -80,6 +80,9 @@ class Counter:
     dead_letter: Any  # topic
     gaps: RangeReader
     horizon_ms: int
+    qoe_sessions: Any  # table: the QoE state of each open session, by session id
+    summaries_out: Any  # topic
+    summaries_codec: codec.AvroCodec = field(default_factory=codec.session_summaries)
     events_codec: codec.AvroCodec = field(default_factory=codec.media_events)
     counts_codec: codec.AvroCodec = field(default_factory=codec.session_counts)
     markers_codec: codec.AvroCodec = field(default_factory=codec.segment_markers)
@@ -93,6 +96,10 @@ class Counter:
     # records instead of 3 and throttled catch-up behind Faust's producer buffer.
     next_offset: dict[int, int] = field(default_factory=dict)
     _parsed: dict[int, tuple[object, list[Span]]] = field(default_factory=dict)
+    # Open sessions by partition: session id -> edge time of its last event (rebuilt from the
+    # table the first time a partition is seen), and when idle sessions were last looked for.
+    _open: dict[int, dict[str, int]] = field(default_factory=dict)
+    _idle_checked_ms: dict[int, int] = field(default_factory=dict)
 
     async def process(self, item: ConsumedRecord) -> None:
         """Count ``item``, first filling any gap Faust left before it in its partition."""
@@ -123,6 +130,8 @@ class Counter:
         """Partitions taken away by a rebalance: their next owner starts from the table."""
         for partition in partitions:
             self.next_offset.pop(partition, None)
+            self._open.pop(partition, None)
+            self._idle_checked_ms.pop(partition, None)
 
     async def count(self, item: ConsumedRecord) -> None:
         """Count one media-events record (idempotent: replays change nothing)."""
@@ -131,10 +140,13 @@ class Counter:
             metrics.RECORDS_SKIPPED.labels("segment-marker").inc()
             await self._apply_marker(item)
             return
-        kind = codec.media_event_type(item.value)
-        if kind is not None and kind != "sessionStart":
-            # Only sessionStarts count: the type is read without decoding the record.
+        head = codec.media_event_head(item.value)
+        if head is not None:
+            await self._close_idle(item.partition, head[2])
+        if head is not None and head[1] != "sessionStart":
+            # Only sessionStarts count: the rest feed QoE from the first fields of the record.
             metrics.RECORDS_SKIPPED.labels("not-a-session-start").inc()
+            await self._qoe_event(item, *head)
             return
         try:
             record = self.events_codec.decode(item.value)
@@ -163,6 +175,10 @@ class Counter:
             await self._to_dead_letter(DeadLetter(item, "late", f"session_time_ms={at_ms}"))
             return
         metrics.RECORDS_COUNTED.inc()
+        if not self.qoe_sessions[record["session_id"]]:
+            opened = qoe.start(record, item.offset, item.partition)
+            self.qoe_sessions[record["session_id"]] = opened.to_json()
+            self._open_sessions(item.partition)[record["session_id"]] = opened.last_received_ms
         _counted_at.set(at_ms / 1000)
         matched = segments_of(self._spans(item.partition), record, item.offset, self.matchers)
         for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
@@ -180,6 +196,62 @@ class Counter:
                     segment_id,
                     state[segment_id],
                 )
+
+    async def _qoe_event(
+        self, item: ConsumedRecord, session_id: str, event_type: str, received_ms: int, ts_ms: int
+    ) -> None:
+        """Apply one event to its session's QoE state; publish the summary when it closes."""
+        stored = self.qoe_sessions[session_id]
+        if not stored:
+            return  # not counted (refused, late) or closed already: nothing to follow
+        state = qoe.SessionQoe.of_json(stored)
+        after = qoe.apply(state, event_type, ts_ms, received_ms, item.offset)
+        if after is state:
+            return
+        if after.closed is not None:
+            await self._close(session_id, after)
+            return
+        self.qoe_sessions[session_id] = after.to_json()
+        self._open_sessions(item.partition)[session_id] = after.last_received_ms
+
+    def _open_sessions(self, partition: int) -> dict[str, int]:
+        found = self._open.get(partition)
+        if found is None:
+            found = {
+                sid: int(value["last_received_ms"])
+                for sid, value in self.qoe_sessions.items()
+                if value and value.get("partition") == partition
+            }
+            self._open[partition] = found
+        return found
+
+    async def _close_idle(self, partition: int, now_ms: int) -> None:
+        """Close the partition's sessions idle for ``qoe_idle_close_ms`` of its stream time
+        (edge receive time of its records), at most once a second of it."""
+        if now_ms - self._idle_checked_ms.get(partition, 0) < 1000:
+            return
+        self._idle_checked_ms[partition] = now_ms
+        deadline = now_ms - self.settings.qoe_idle_close_ms
+        idle = [sid for sid, last in self._open_sessions(partition).items() if last <= deadline]
+        for session_id in idle:
+            stored = self.qoe_sessions[session_id]
+            if stored:
+                state = qoe.close_if_idle(
+                    qoe.SessionQoe.of_json(stored), now_ms, self.settings.qoe_idle_close_ms
+                )
+                if state.closed is not None:
+                    await self._close(session_id, state)
+
+    async def _close(self, session_id: str, state: qoe.SessionQoe) -> None:
+        """Publish a closed session's summary, then forget it. The summary is acknowledged
+        first: a crash in between replays the close (the sink keeps one row per session),
+        never loses it."""
+        value = self.summaries_codec.encode(qoe.summary(session_id, state))
+        sent = await self.summaries_out.send(key=session_id.encode(), value=value)
+        await sent
+        del self.qoe_sessions[session_id]
+        self._open_sessions(state.partition).pop(session_id, None)
+        metrics.QOE_SESSIONS_CLOSED.labels(state.closed or "").inc()
 
     async def send_counts(self) -> None:
         """Publish the latest count of every window touched since the last call: one record
@@ -273,6 +345,10 @@ def create_app(settings: Settings) -> faust.App:
         segments=table("segments-by-partition", list),
         counts_out=app.topic(topics.session_counts, key_serializer="raw", value_serializer="raw"),
         dead_letter=app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw"),
+        qoe_sessions=table("qoe-sessions", dict),
+        summaries_out=app.topic(
+            topics.session_summaries, key_serializer="raw", value_serializer="raw"
+        ),
         gaps=RangeReader(settings, topics.media_events),
         horizon_ms=int(expires.total_seconds() * 1000) - Unit.DAY.ms,
     )

@@ -36,6 +36,7 @@ class SessionQoe:
 
     org_id: str
     app_id: str
+    partition: int  # of its records in media-events
     session_time_ms: int  # the time the session counts at (its bucket)
     start_ts_ms: int  # its sessionStart's playerTime.ts
     last_ts_ms: int
@@ -58,11 +59,12 @@ class SessionQoe:
         return cls(**value)
 
 
-def start(record: dict[str, Any], offset: int) -> SessionQoe:
+def start(record: dict[str, Any], offset: int, partition: int = 0) -> SessionQoe:
     """The state of a session from its sessionStart record."""
     return SessionQoe(
         org_id=record["org_id"],
         app_id=record["app_id"],
+        partition=partition,
         session_time_ms=record["session_time_ms"],
         start_ts_ms=record["player_ts_ms"],
         last_ts_ms=record["player_ts_ms"],
@@ -124,10 +126,12 @@ def apply(
     return state
 
 
-def close_if_idle(state: SessionQoe, now_received_ms: int) -> SessionQoe:
-    """``state`` closed (``"timeout"``) if its last event is ``IDLE_CLOSE_MS`` older than
+def close_if_idle(
+    state: SessionQoe, now_received_ms: int, idle_close_ms: int = IDLE_CLOSE_MS
+) -> SessionQoe:
+    """``state`` closed (``"timeout"``) if its last event is ``idle_close_ms`` older than
     ``now_received_ms``; else unchanged."""
-    if state.closed is not None or now_received_ms - state.last_received_ms < IDLE_CLOSE_MS:
+    if state.closed is not None or now_received_ms - state.last_received_ms < idle_close_ms:
         return state
     return replace(_stopped(state, state.last_ts_ms, buffering_too=True), closed="timeout")
 

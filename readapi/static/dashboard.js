@@ -3,6 +3,8 @@
 "use strict";
 
 const EVENT_TYPES = ["play", "ping", "pauseStart", "bufferStart", "sessionComplete", "error"];
+const QOE_METRICS = ["startup_time_ms", "played_seconds", "rebuffer_ratio", "completion_rate",
+  "exit_before_start_rate"];
 const COLORS = ["#3b6fd8", "#e07b39", "#4aa96c", "#c94f7c", "#8a63d2", "#b8a12d"];
 const charts = {};
 const $ = (id) => document.getElementById(id);
@@ -82,12 +84,15 @@ async function load() {
   $("status").textContent = "loading…";
   $("status").className = "";
   try {
-    const [sessions, dau, concurrent, ...events] = await Promise.all([
+    const [sessions, dau, concurrent, ...rest] = await Promise.all([
       series("/sessions/data_series", sessionParams),
       series("/kpi/dau/data_series", dayParams),
       series("/kpi/concurrent/data_series", concurrentParams),
       ...EVENT_TYPES.map((event) => series("/events/data_series", { ...common, event })),
+      ...QOE_METRICS.map((metric) => series("/kpi/qoe/data_series", { ...common, metric })),
     ]);
+    const events = rest.slice(0, EVENT_TYPES.length);
+    const qoe = Object.fromEntries(QOE_METRICS.map((m, i) => [m, rest[EVENT_TYPES.length + i]]));
     const labels = sessions.map((item) => label(item.time, unit));
     const counts = sessions.map((item) => item.sessions);
     draw("sessions", "bar", labels, [{ label: "sessions", data: counts, backgroundColor: COLORS[0] }]);
@@ -107,7 +112,24 @@ async function load() {
       [{ label: "viewers", data: viewers, borderColor: COLORS[4], backgroundColor: COLORS[4],
          stepped: true, pointRadius: 0 }]);
     $("concurrent-total").value = `now ${viewers[viewers.length - 1] ?? 0}, peak ${Math.max(0, ...viewers)}`;
-    window.dashboardData = { sessions, dau, concurrent, events: Object.fromEntries(EVENT_TYPES.map((e, i) => [e, events[i]])) };
+    // Rates and the startup time on one chart (ratios in %, startup in seconds).
+    const asPercent = (data) => data.map((item) => (item.value === null ? null : item.value * 100));
+    draw("qoe", "line", labels, [
+      { label: "startup time (s)", data: qoe.startup_time_ms.map((item) => (item.value === null ? null : item.value / 1000)),
+        borderColor: COLORS[0], backgroundColor: COLORS[0], spanGaps: true },
+      { label: "rebuffer ratio (%)", data: asPercent(qoe.rebuffer_ratio), borderColor: COLORS[1], backgroundColor: COLORS[1], spanGaps: true },
+      { label: "completion (%)", data: asPercent(qoe.completion_rate), borderColor: COLORS[2], backgroundColor: COLORS[2], spanGaps: true },
+      { label: "exit before start (%)", data: asPercent(qoe.exit_before_start_rate), borderColor: COLORS[3], backgroundColor: COLORS[3], spanGaps: true },
+    ]);
+    const rows = QOE_METRICS.map((metric) => {
+      const known = qoe[metric].filter((item) => item.value !== null);
+      const last = known.length ? known[known.length - 1].value : null;
+      return `<tr><td>${metric}</td><td data-metric="${metric}">${last === null ? "–" : Number(last.toFixed(4))}</td></tr>`;
+    });
+    document.querySelector("#qoe-table tbody").innerHTML = rows.join("");
+    $("qoe-total").value = `played ${Math.round(qoe.played_seconds.reduce((a, item) => a + (item.value || 0), 0))} s`;
+    window.dashboardQuery.qoe = common;
+    window.dashboardData = { sessions, dau, concurrent, qoe, events: Object.fromEntries(EVENT_TYPES.map((e, i) => [e, events[i]])) };
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.state = "ready";
   } catch (error) {

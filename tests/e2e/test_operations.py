@@ -170,6 +170,12 @@ def test_metrics_readiness_and_dashboard_under_simulated_players(
             params={**query["events"], "event": "ping"}, headers=auth,
         ).json()["data"]  # fmt: skip
         assert shown["events"]["ping"] == pings
+        for metric in ("startup_time_ms", "completion_rate"):
+            qoe = httpx.get(
+                pipeline.api_url + "/kpi/qoe/data_series",
+                params={**query["qoe"], "metric": metric}, headers=auth,
+            ).json()["data"]  # fmt: skip
+            assert shown["qoe"][metric] == qoe, metric
         assert sum(item["sessions"] for item in shown["sessions"]) == started
         drawn = page.evaluate("Chart.getChart('sessions').data.datasets[0].data")
         assert drawn == [item["sessions"] for item in shown["sessions"]]
