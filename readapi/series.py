@@ -201,5 +201,5 @@ GROUP BY idx"""
     values: list[float | None] = [None] * len(buckets)
     for idx, value in await clickhouse.aexecute(sql, params):
         if 0 <= idx < len(values) and value is not None and math.isfinite(value):
-            values[int(idx)] = round(float(value), 6)
+            values[int(idx)] = float(value)
     return values

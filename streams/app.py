@@ -44,6 +44,10 @@ _counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at"
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
+# A closed session's state stays this long (stream time) after its close, so that replays and
+# late events find it closed; then it is dropped (a tombstone in its changelog).
+CLOSED_KEPT_MS = 3_600_000
+
 # The changelogs are compacted topics (Faust); Kafka compacts only closed segments, and by
 # default a segment stays open for 7 days, so a restart would replay every update since. A
 # 5-minute segment lets the log cleaner keep about one record per key behind the open segment:
@@ -99,6 +103,7 @@ class Counter:
     # Open sessions by partition: session id -> edge time of its last event (rebuilt from the
     # table the first time a partition is seen), and when idle sessions were last looked for.
     _open: dict[int, dict[str, int]] = field(default_factory=dict)
+    _closed: dict[int, dict[str, int]] = field(default_factory=dict)  # kept an hour, then dropped
     _idle_checked_ms: dict[int, int] = field(default_factory=dict)
 
     async def process(self, item: ConsumedRecord) -> None:
@@ -131,6 +136,7 @@ class Counter:
         for partition in partitions:
             self.next_offset.pop(partition, None)
             self._open.pop(partition, None)
+            self._closed.pop(partition, None)
             self._idle_checked_ms.pop(partition, None)
 
     async def count(self, item: ConsumedRecord) -> None:
@@ -178,7 +184,8 @@ class Counter:
         if not self.qoe_sessions[record["session_id"]]:
             opened = qoe.start(record, item.offset, item.partition)
             self.qoe_sessions[record["session_id"]] = opened.to_json()
-            self._open_sessions(item.partition)[record["session_id"]] = opened.last_received_ms
+            open_sessions = await self._open_sessions(item.partition)
+            open_sessions[record["session_id"]] = opened.last_received_ms
         _counted_at.set(at_ms / 1000)
         matched = segments_of(self._spans(item.partition), record, item.offset, self.matchers)
         for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
@@ -212,28 +219,37 @@ class Counter:
             await self._close(session_id, after)
             return
         self.qoe_sessions[session_id] = after.to_json()
-        self._open_sessions(item.partition)[session_id] = after.last_received_ms
+        (await self._open_sessions(item.partition))[session_id] = after.last_received_ms
 
-    def _open_sessions(self, partition: int) -> dict[str, int]:
+    async def _open_sessions(self, partition: int) -> dict[str, int]:
+        """The partition's open sessions (id -> edge time of the last event). Built from the
+        table the first time the partition is seen by this process, which also re-sends the
+        summaries of the sessions it holds closed: one may have been lost with a crash
+        between the close and Kafka's acknowledgement (the sink keeps one row per session)."""
         found = self._open.get(partition)
         if found is None:
-            found = {
-                sid: int(value["last_received_ms"])
-                for sid, value in self.qoe_sessions.items()
-                if value and value.get("partition") == partition
-            }
+            found = {}
+            for sid, value in list(self.qoe_sessions.items()):
+                if not value or value.get("partition") != partition:
+                    continue
+                if value.get("closed") is None:
+                    found[sid] = int(value["last_received_ms"])
+                else:
+                    self._closed.setdefault(partition, {})[sid] = int(value["last_received_ms"])
+                    await self._publish(sid, qoe.SessionQoe.of_json(value))
             self._open[partition] = found
         return found
 
     async def _close_idle(self, partition: int, now_ms: int) -> None:
         """Close the partition's sessions idle for ``qoe_idle_close_ms`` of its stream time
-        (edge receive time of its records), at most once a second of it."""
+        (edge receive time of its records), and drop closed sessions an hour after their
+        close; at most once a second of stream time."""
         if now_ms - self._idle_checked_ms.get(partition, 0) < 1000:
             return
         self._idle_checked_ms[partition] = now_ms
+        open_sessions = await self._open_sessions(partition)
         deadline = now_ms - self.settings.qoe_idle_close_ms
-        idle = [sid for sid, last in self._open_sessions(partition).items() if last <= deadline]
-        for session_id in idle:
+        for session_id in [sid for sid, last in open_sessions.items() if last <= deadline]:
             stored = self.qoe_sessions[session_id]
             if stored:
                 state = qoe.close_if_idle(
@@ -241,17 +257,24 @@ class Counter:
                 )
                 if state.closed is not None:
                     await self._close(session_id, state)
+        closed = self._closed.setdefault(partition, {})
+        for session_id in [sid for sid, at in closed.items() if at <= now_ms - CLOSED_KEPT_MS]:
+            del closed[session_id]
+            if self.qoe_sessions[session_id]:
+                del self.qoe_sessions[session_id]
 
     async def _close(self, session_id: str, state: qoe.SessionQoe) -> None:
-        """Publish a closed session's summary, then forget it. The summary is acknowledged
-        first: a crash in between replays the close (the sink keeps one row per session),
-        never loses it."""
-        value = self.summaries_codec.encode(qoe.summary(session_id, state))
-        sent = await self.summaries_out.send(key=session_id.encode(), value=value)
-        await sent
-        del self.qoe_sessions[session_id]
-        self._open_sessions(state.partition).pop(session_id, None)
+        """Keep the session as closed (later events and replays change nothing) and publish
+        its summary."""
+        self.qoe_sessions[session_id] = state.to_json()
+        (await self._open_sessions(state.partition)).pop(session_id, None)
+        self._closed.setdefault(state.partition, {})[session_id] = state.last_received_ms
+        await self._publish(session_id, state)
         metrics.QOE_SESSIONS_CLOSED.labels(state.closed or "").inc()
+
+    async def _publish(self, session_id: str, state: qoe.SessionQoe) -> None:
+        value = self.summaries_codec.encode(qoe.summary(session_id, state))
+        await self.summaries_out.send(key=session_id.encode(), value=value)
 
     async def send_counts(self) -> None:
         """Publish the latest count of every window touched since the last call: one record
