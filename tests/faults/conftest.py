@@ -10,8 +10,13 @@ from tests.services import require_services, unique_settings
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    settings = unique_settings(kafka_publish_timeout_ms=1500, retry_after_seconds=1)
+def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
+    """The four processes; a module may set ``SETTINGS`` (a dict of setting overrides)."""
+    settings = unique_settings(
+        kafka_publish_timeout_ms=1500,
+        retry_after_seconds=1,
+        **getattr(request.module, "SETTINGS", {}),
+    )
     require_services(settings)
     running = launch(settings, tmp_path)
     try:

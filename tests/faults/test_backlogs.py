@@ -38,8 +38,9 @@ from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable
 from tests.backlog import write_backlog
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.sessions import ORG, brute_force
+from tests.e2e.sessions import ORG, body, brute_force
 
+SETTINGS = {"qoe_idle_close_ms": 5000}
 APPS = ("backlog-a", "backlog-b")
 BACKLOG_SESSIONS = 1_700  # x 60 records = 102,000
 CATCH_UP_S = 300
@@ -111,6 +112,36 @@ def wait_until(predicate, timeout: float, pipeline: Pipeline) -> float:
             return time.monotonic() - began
         time.sleep(0.5)
     raise AssertionError(f"not caught up within {timeout}s; logs in {pipeline.logs}")
+
+
+def check_summaries(
+    pipeline: Pipeline, clickhouse: ClickHouse, db: str, backlog: set[str], figures: dict
+) -> None:
+    """QoE under the same faults: every backlog session (closed by the idle rule, shrunk to
+    5 s) has exactly one summary. Fresh sessions move every partition's stream time past the
+    idle deadline of the last backlog events."""
+    time.sleep(6)
+    with httpx.Client(base_url=pipeline.edge_url) as client:
+        now_ms = int(time.time() * 1000)
+        for _ in range(40):
+            client.post("/api/v1/sessions", json=body("qoe-tick", now_ms))
+    per_session: dict[str, int] = {}
+
+    def all_summarised() -> bool:
+        per_session.clear()
+        per_session.update(
+            clickhouse.execute(
+                f"SELECT session_id, count() FROM {db}.session_summaries "
+                "WHERE org_id = %(org)s GROUP BY session_id",
+                {"org": ORG},
+            )
+        )
+        return backlog <= set(per_session)
+
+    figures["qoe_summaries_s"] = round(wait_until(all_summarised, CATCH_UP_S, pipeline), 1)
+    doubled = [sid for sid, n in per_session.items() if n > 1]
+    assert not doubled, f"{len(doubled)} sessions summarised twice"
+    figures["qoe_summaries"] = len(per_session)
 
 
 def test_every_process_killed_behind_a_backlog(
@@ -209,6 +240,7 @@ def test_every_process_killed_behind_a_backlog(
                     params["app_id"] = app
                 got = httpx.get(url, params=params, headers=auth).json()["data"]
                 assert got == brute_force(chosen, end, unit, length), (app, unit)
+        check_summaries(pipeline, clickhouse, db, {s for s, _, _ in backlog.sessions}, figures)
         assert sum(pipeline.restarts.values()) == 0  # nothing died unexpectedly
     finally:
         clickhouse.close()
