@@ -74,8 +74,8 @@ def check_concurrent_viewers(pipeline: Pipeline, key: str) -> None:
             assert minutes.status_code == 200, minutes.text
             brute = dict(
                 clickhouse.execute(
-                    "SELECT toUInt32(toStartOfMinute(event_time)), uniqExact(session_id) "
-                    f"FROM {clickhouse.database}.events WHERE org_id = %(org)s GROUP BY 1",
+                    "SELECT toUInt32(toStartOfMinute(event_time)) AS m, uniqExact(session_id) "
+                    f"FROM {clickhouse.database}.events WHERE org_id = %(org)s GROUP BY m",
                     {"org": ORG},
                 )
             )
