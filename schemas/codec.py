@@ -127,31 +127,12 @@ def _read_long(data: bytes, at: int) -> tuple[int, int]:
             raise SerializationError("malformed Avro long")
 
 
-def media_event_type(value: bytes) -> str | None:
-    """The ``event_type`` of a MediaEvent value without decoding the record, or ``None`` when
-    ``value`` is not a MediaEvent (or is malformed): decode it fully to know why.
-
-    Every MediaEvent version begins with ``session_id`` then ``event_type`` (both strings), so
-    the type is the second string of the body. The worker counts only sessionStarts and reads
-    every other event's type this way (about 60 records of a session out of 61).
-    """
-    if not media_events().written_by(value):
-        return None
-    try:
-        length, at = _read_long(value, HEADER_BYTES)
-        at += length
-        length, at = _read_long(value, at)
-        if length < 0 or at + length > len(value):
-            return None
-        return bytes(value[at : at + length]).decode()
-    except (IndexError, SerializationError, UnicodeDecodeError):
-        return None
-
-
 def media_event_head(value: bytes) -> tuple[str, str, int, int] | None:
     """``(session_id, event_type, received_ms, player_ts_ms)`` of a MediaEvent value without
-    decoding the rest (the first four fields of every version), or ``None`` as for
-    ``media_event_type``. The worker's QoE state needs only these of most events."""
+    decoding the rest (the first four fields of every version), or ``None`` when ``value`` is
+    not a MediaEvent (or is malformed): decode it fully to know why. The worker counts only
+    sessionStarts and needs only these fields of every other event (about 60 of a session's
+    61 records)."""
     if not media_events().written_by(value):
         return None
     try:

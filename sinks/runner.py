@@ -15,6 +15,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections import Counter
 from functools import partial
 
 from sessionflow import kafka, metrics
@@ -114,8 +115,8 @@ class SinkRunner:
 
     @staticmethod
     async def _observe(consumer: GroupConsumer, batch: list[ConsumedRecord]) -> None:
-        for record in batch:
-            metrics.RECORDS_CONSUMED.labels("sink", record.topic).inc()
+        for topic, count in Counter(record.topic for record in batch).items():
+            metrics.RECORDS_CONSUMED.labels("sink", topic).inc(count)
         for (topic, partition), lag in (await consumer.lag()).items():
             metrics.CONSUMER_LAG.labels("sink", topic, str(partition)).set(lag)
 

@@ -125,16 +125,21 @@ def test_segment_markers_are_told_apart_from_media_events_by_fingerprint():
     assert not codec.is_segment_marker(b"")
 
 
-def test_media_event_type_is_read_without_decoding():
+def test_media_event_head_is_read_without_decoding():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from schemas.codec import media_event_type
+    from schemas.codec import media_event_head
 
-    # media_event_type() relies on every MediaEvent version starting session_id, event_type.
+    def media_event_type(value: bytes) -> str | None:
+        head = media_event_head(value)
+        return None if head is None else head[1]
+
+    # media_event_head() relies on every MediaEvent version starting with these four fields.
     for schema in load_schemas("media_event").values():
-        first = [(f["name"], f["type"]) for f in schema["fields"][:2]]
-        assert first == [("session_id", "string"), ("event_type", "string")]
+        first = [(f["name"], f["type"]) for f in schema["fields"][:4]]
+        assert first == [("session_id", "string"), ("event_type", "string"),
+                         ("received_ms", "long"), ("player_ts_ms", "long")]  # fmt: skip
     base = {
         "session_id": "a" * 64, "event_type": "ping", "received_ms": 1, "player_ts_ms": 1,
         "playhead": 0.0, "params": {}, "custom_metadata": {}, "qoe_data": {},
@@ -147,6 +152,7 @@ def test_media_event_type_is_read_without_decoding():
                 {**base, "session_id": sid, "event_type": kind}, version=version
             )
             assert media_event_type(value) == kind
+            assert media_event_head(value) == (sid, kind, 1, 1)
 
     check()
     value = codec.media_events().encode(base)
