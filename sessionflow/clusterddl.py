@@ -23,6 +23,7 @@ SHARDING_KEYS = {
     "source_partition, origin)",
     "segments": "cityHash64(org_id, segment_id)",
     "api_keys": "cityHash64(key_hash)",
+    "sink_progress": "cityHash64(topic, source_partition)",
     "event_counts": "cityHash64(org_id, event_type, bucket_start, app_id)",
     "visitor_quarters": "cityHash64(org_id, bucket_start, app_id)",
     "concurrent_minutes": "cityHash64(org_id, minute, app_id)",

@@ -9,6 +9,9 @@ OS package CI uses) and on current releases (the docker-compose image, the chdb 
   ``origin`` says whether the worker (``stream``) or a segment backfill wrote the row.
 - ``segments``: segment definitions; newest ``version`` of (org, segment id) wins.
 - ``api_keys``: read API keys, hashed; newest ``version`` of a key wins.
+- ``sink_progress``: per source partition, the offset below which a sink may have stored
+  records (written before the rows themselves): records at or past it are new, so the sink
+  looks up only the ones below it (a redelivery) instead of every record of every batch.
 - ``event_counts`` and ``visitor_quarters``: materialized views (events per type, distinct
   visitors) per quarter-hour, for the sibling series.
 """
@@ -179,6 +182,15 @@ GROUP BY org_id, app_id, segment_id, unit, bucket_start""",
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (org_id, segment_id)""",
+    # Written by the sink before it inserts a batch's rows: "rows of this partition below
+    # written_up_to may be stored". The newest (highest) bound wins.
+    """CREATE TABLE IF NOT EXISTS {db}.sink_progress (
+    topic String,
+    source_partition UInt32,
+    written_up_to UInt64,
+    written_at DateTime
+) ENGINE = ReplacingMergeTree(written_up_to)
+ORDER BY (topic, source_partition)""",
     """CREATE TABLE IF NOT EXISTS {db}.api_keys (
     key_hash String,
     key_id String,

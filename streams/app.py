@@ -311,6 +311,9 @@ class Counter:
         await self.dead_letter.send(key=record.key, value=record.value, headers=letter.headers())
 
 
+PRODUCER_LINGER_S = 0.01
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app, its tables and its agent for ``settings``."""
     topics = Topics(settings.topic_prefix)
@@ -323,6 +326,10 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         producer_acks=-1,
+        # Table changelogs and counts are written one record per event; Faust's default
+        # (no linger) sends each as its own produce request, which cost the worker and the
+        # broker more CPU than the counting itself under load. 10 ms gathers them into batches.
+        producer_linger=PRODUCER_LINGER_S,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=60.0,

@@ -97,3 +97,83 @@ def test_id_lists_are_bounded():
     assert all(len(listed) <= ID_LIST_BYTES for listed in lists)
     assert sum(listed.count("'") // 2 for listed in lists) == len(ids)
     assert list(id_lists(["x" * 100], max_bytes=10)) == ["'" + "x" * 100 + "'"]
+
+
+class CountingQueries:
+    """The real ClickHouse adapter, counting the lookups the writer sends to it."""
+
+    def __init__(self, clickhouse):
+        self._ch = clickhouse
+        self.database = clickhouse.database
+        self.lookups: list[str] = []
+
+    def execute(self, sql, params=None):
+        if "sink_progress" not in sql:
+            self.lookups.append(sql)
+        return self._ch.execute(sql, params)
+
+    def insert(self, table, columns, rows):
+        self._ch.insert(table, columns, rows)
+
+
+def ping_record(sid: str, at_ms: int) -> dict:
+    return {**start_record(sid, at_ms), "event_type": "ping", "session_time_ms": None,
+            "session_time_source": None, "org_id": None, "app_id": None, "params": {},
+            "custom_metadata": {}}  # fmt: skip
+
+
+def session_batch(topics, first_offset: int, sids: list[str], at: int, kind=start_record):
+    return [
+        ConsumedRecord(topics.media_events, 3, first_offset + i, sid.encode(),
+                       codec.media_events().encode(kind(sid, at)))
+        for i, sid in enumerate(sids)
+    ]  # fmt: skip
+
+
+def test_new_records_are_stored_without_lookups_and_a_new_sink_still_deduplicates(
+    settings, clickhouse
+):
+    """Steady state: records past the partition's bound were never stored, so the writer
+    sends no lookup for them (events get their org and app from sessions it saw). A new sink
+    process (fresh writer) handed the same records back after a crash looks them up."""
+    topics = Topics(settings.topic_prefix)
+    spy = CountingQueries(clickhouse)
+    writer = ClickHouseWriter(spy, topics, 5000)  # type: ignore[arg-type]
+    at = 1_731_672_000_000
+    sids = [f"{i:064x}" for i in range(1, 4)]
+    starts = session_batch(topics, 0, sids, at)
+    pings = session_batch(topics, 3, sids, at, ping_record)
+    assert writer.write(starts).sessions == 3
+    assert writer.write(pings).events == 3
+    assert spy.lookups == []
+    restarted = ClickHouseWriter(CountingQueries(clickhouse), topics, 5000)  # type: ignore[arg-type]
+    again = restarted.write(starts + pings)
+    assert (again.sessions, again.events, again.duplicates) == (0, 0, 9)
+    db = settings.clickhouse_database
+    assert clickhouse.execute(
+        f"SELECT event_type, org_id, count() FROM {db}.events GROUP BY event_type, org_id "
+        "ORDER BY event_type"
+    ) == [("ping", "org'1", 3), ("sessionStart", "org'1", 3)]
+    # A redelivered ping alone, to a sink that never saw its session: org and app looked up.
+    late = ClickHouseWriter(clickhouse, topics, 5000)
+    more = session_batch(topics, 6, sids[:1], at + 10_000, ping_record)
+    assert late.write(more).events == 1
+    assert clickhouse.execute(
+        f"SELECT count() FROM {db}.events WHERE event_type = 'ping' AND org_id = 'org''1'"
+    ) == [(4,)]
+
+
+def test_a_bound_written_without_its_rows_costs_lookups_never_data(settings, clickhouse):
+    """A crash between the bound and the rows: the redelivered records are below the bound,
+    looked up, not found, and stored."""
+    topics = Topics(settings.topic_prefix)
+    at = 1_731_672_000_000
+    batch = session_batch(topics, 0, [f"{i:064x}" for i in range(10, 15)], at)
+    crashed = ClickHouseWriter(clickhouse, topics, 5000)
+    crashed._mark_written(batch, at)
+    spy = CountingQueries(clickhouse)
+    result = ClickHouseWriter(spy, topics, 5000).write(batch)  # type: ignore[arg-type]
+    assert (result.sessions, result.events, result.duplicates) == (5, 5, 0)
+    assert spy.lookups, "records below the bound must be looked up"
+    db = settings.clickhouse_database
+    assert clickhouse.execute(f"SELECT count() FROM {db}.sessions") == [(5,)]
