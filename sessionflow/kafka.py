@@ -306,12 +306,12 @@ class GroupConsumer:
             await self._consumer.start()
         logger.info("consuming %s", sorted(self._consumer.subscription()))
 
-    async def fetch(self, timeout_ms: int) -> list[ConsumedRecord]:
-        """The next records (up to ``max_records``, in offset order per partition), waiting up
-        to ``timeout_ms`` for the first."""
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[ConsumedRecord]:
+        """The next records (up to ``max_records``, default the consumer's, in offset order per
+        partition), waiting up to ``timeout_ms`` for the first."""
         async with _translated("cannot fetch", self._settings.retry_after_seconds):
             fetched = await self._consumer.getmany(
-                timeout_ms=timeout_ms, max_records=self._max_records
+                timeout_ms=timeout_ms, max_records=max_records or self._max_records
             )
         return [_of(message) for messages in fetched.values() for message in messages]
 

@@ -78,7 +78,7 @@ class SinkRunner:
         await consumer.start()
         try:
             while not self._stopping.is_set():
-                batch = await consumer.fetch(self._settings.sink_batch_wait_ms)
+                batch = await self._gather(consumer)
                 await self._observe(consumer, batch)
                 if not batch:
                     continue
@@ -93,6 +93,19 @@ class SinkRunner:
             self._clickhouse.close()
             await self._ops.stop()
             logger.info("sink stopped")
+
+    async def _gather(self, consumer: GroupConsumer) -> list[ConsumedRecord]:
+        """A batch: the first records within ``sink_batch_wait_ms``, then whatever else comes
+        within ``sink_batch_linger_ms``, at most ``sink_batch_max`` records."""
+        settings = self._settings
+        batch = await consumer.fetch(settings.sink_batch_wait_ms)
+        until = time.monotonic() + settings.sink_batch_linger_ms / 1000
+        while batch and len(batch) < settings.sink_batch_max and not self._stopping.is_set():
+            left_ms = int((until - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            batch += await consumer.fetch(left_ms, settings.sink_batch_max - len(batch))
+        return batch
 
     async def _clickhouse_answers(self) -> bool:
         """Wait for ClickHouse (``/ready`` says what is missing meanwhile); ``False`` if the
