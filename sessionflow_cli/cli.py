@@ -104,12 +104,16 @@ def api(ctx: click.Context, processes: int) -> None:
 def worker(ctx: click.Context) -> None:
     """Run the Faust worker that keeps the windowed session counts."""
     import faust
+    import uvloop
 
     from sessionflow.kafka import ensure_sessionflow_topics
     from streams.app import create_app
 
     settings = _settings(ctx)
     asyncio.run(ensure_sessionflow_topics(settings))
+    # uvloop (what uvicorn runs the edge and the API on) under Faust too: its loop is created
+    # by faust.Worker from this policy. Faust supports it (faust-streaming[uvloop]).
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(settings)
     faust.Worker(
         app, loglevel=logging.getLevelName(logging.root.level), quiet=True, override_logging=False

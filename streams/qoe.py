@@ -20,7 +20,7 @@ Rules, as SPEC §3 defines them and where it is silent:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 IDLE_CLOSE_MS = 10 * 60 * 1000
@@ -52,7 +52,9 @@ class SessionQoe:
     closed: str | None = None  # "complete", "end" or "timeout"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a scalar: a shallow copy is what ``asdict`` gives, at a tenth of the
+        # cost (this runs once per media event).
+        return dict(self.__dict__)
 
     @classmethod
     def of_json(cls, value: dict[str, Any]) -> SessionQoe:

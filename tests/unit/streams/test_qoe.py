@@ -3,6 +3,8 @@ in ms of playerTime.ts after the sessionStart at T0)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from streams import qoe
 
 T0 = 1_780_000_000_000
@@ -82,3 +84,9 @@ def test_replays_and_events_after_the_close_change_nothing():
 def test_a_player_clock_stepping_back_never_makes_a_negative_duration():
     got = run(("play", 10_000), ("pauseStart", 8_000), ("sessionEnd", 20_000))
     assert got["played_ms"] == 0 and got["startup_time_ms"] == 10_000
+
+
+def test_state_round_trips_through_its_json_form():
+    state = qoe.SessionQoe("o", "a", 3, 1, 2, 3, 4, 5, first_play_ts_ms=9, closed="end")
+    assert qoe.SessionQoe.of_json(state.to_json()) == state
+    assert state.to_json() == dataclasses.asdict(state)
