@@ -27,7 +27,7 @@ from prometheus_client import (
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionflow import metrics
@@ -95,13 +95,11 @@ class RequestMetrics:
         self.app = app
         self.process = process
 
-    def _route(self, scope: Scope) -> str:
-        router = getattr(scope.get("app"), "router", None)
-        for route in getattr(router, "routes", ()):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return str(getattr(route, "path", "?"))
-        return "unmatched"
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        # Starlette's router records the route it picked in the (shared) scope.
+        route = scope.get("route")
+        return str(getattr(route, "path", "?")) if route is not None else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -14,6 +14,7 @@ import os
 import re
 import struct
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from sessionflow.errors import ExpiredSession, UnknownSession
 
@@ -32,6 +33,15 @@ def mint(secret: str, now_ms: int, randbytes: Callable[[int], bytes] = os.urando
     return (head + _mac(secret, head)).hex()
 
 
+@lru_cache(maxsize=65_536)
+def _signed(sid: str, secrets: tuple[str, ...]) -> bool:
+    """Whether one of ``secrets`` signed the well-shaped ``sid``. Cached: a player sends ~60
+    events under one id, and the HMAC was 6 % of the edge's time per event."""
+    raw = bytes.fromhex(sid)
+    head, tag = raw[:16], raw[16:]
+    return any(hmac.compare_digest(_mac(secret, head), tag) for secret in secrets)
+
+
 def issued_at_ms(sid: str) -> int:
     """The issue time inside a well-shaped id (unverified)."""
     return int(struct.unpack(">Q", bytes.fromhex(sid[:16]))[0])
@@ -45,9 +55,7 @@ def verify(sid: str, secrets: Sequence[str], now_ms: int, lifetime_ms: int) -> i
     """
     if not _SHAPE.match(sid):
         raise UnknownSession("session id must be 64 lowercase hex characters")
-    raw = bytes.fromhex(sid)
-    head, tag = raw[:16], raw[16:]
-    if not any(hmac.compare_digest(_mac(secret, head), tag) for secret in secrets):
+    if not _signed(sid, tuple(secrets)):
         raise UnknownSession("session id was not issued by this service")
     issued = issued_at_ms(sid)
     if issued > now_ms + MAX_CLOCK_SKEW_MS:
