@@ -61,6 +61,18 @@ def session_files(folder: Path) -> dict[str, str]:
     }
 
 
+def calibrated_delay(url: str, connections: int, target_rps: float, env: dict[str, str]) -> int:
+    """The per-request think time (ms) at which ``connections`` wrk connections send
+    ``target_rps``, found by short probes (wrk has no fixed-rate mode)."""
+    delay_ms = max(1, int(1000 * connections / target_rps))
+    for _ in range(6):
+        rps = wrk(url, 5, connections, env, delay_ms)["rps"]
+        if abs(rps - target_rps) <= 0.05 * target_rps:
+            break
+        delay_ms = max(1, round(delay_ms * rps / target_rps))
+    return delay_ms
+
+
 def lag(url: str) -> int:
     samples = scrape(url)
     return int(
@@ -130,7 +142,7 @@ def main() -> None:
         sampler.join()
         target = 0.8 * edge_max["rps"]
         connections = 16
-        delay_ms = max(1, int(1000 * connections / target - edge_max["p50_ms"]))
+        delay_ms = calibrated_delay(pipeline.edge_url, connections, target, files)
         paced = wrk(pipeline.edge_url, min(args.seconds, 30), connections, files, delay_ms)
         edge_metrics = scrape(pipeline.edge_url)
         results.update({
