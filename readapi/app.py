@@ -217,9 +217,12 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
     forbidden = _app_forbidden(key, query.app_id, quota)
     if forbidden is not None:
         return forbidden
-    if query.segment_id is not None and kind is not SESSIONS:
+    if query.segment_id is not None and kind not in (SESSIONS, QOE):
         return _braze_error(
-            400, "invalid parameters", ["segment_id applies to /sessions/data_series only"], quota
+            400,
+            "invalid parameters",
+            ["segment_id applies to /sessions/data_series and /kpi/qoe/data_series only"],
+            quota,
         )
     apps: tuple[str, ...] | None = (
         (query.app_id,) if query.app_id is not None else (key.apps or None)
@@ -248,7 +251,14 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
         elif kind.field == "viewers":
             counts = await concurrent_series(clickhouse, key.org_id, apps, buckets)
         elif kind.field == "value":
-            counts = await qoe_series(clickhouse, key.org_id, apps, event, buckets)
+            # A segment's QoE reads its filter over the raw sessions: ready at once, no backfill.
+            segment = None
+            if query.segment_id is not None:
+                found = await readable_segment(api, key, query.segment_id, quota)
+                if isinstance(found, Response):
+                    return found
+                segment = found
+            counts = await qoe_series(clickhouse, key.org_id, apps, event, buckets, segment)
         else:
             counts = await dau_series(clickhouse, key.org_id, apps, buckets)
     except ClickHouseUnavailable:

@@ -242,7 +242,8 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/kpi/qoe/data_series": _operation(
             "A quality-of-experience metric over the closed sessions that started in each "
-            "bucket (null: none)", "qoeDataSeries", [metric, *parameters], "value",
+            "bucket (null: none); with segment_id, the sessions its filter matches",
+            "qoeDataSeries", [metric, *parameters, segment], "value",
         ),
         "/kpi/concurrent/data_series": _operation(
             "Concurrent viewers: sessions that sent an event in each minute (edge time); an "

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sessionflow.clickhouse import ClickHouse
+from sessionflow.segmentfilter import to_sql
+from sessionflow.segments import Segment
 from sessionflow.timebuckets import SeriesBucket, Unit, offset_ms_of, series_buckets, storage_unit
 
 # Days in an offset that is not a whole hour (+05:30, +05:45, -03:30 ...): every UTC hour that
@@ -182,20 +184,35 @@ async def qoe_series(
     apps: Sequence[str] | None,
     metric: str,
     buckets: list[SeriesBucket],
+    segment: Segment | None = None,
 ) -> list[float | None]:
     """``metric`` per bucket of session time, over the sessions closed so far (``None`` for a
-    bucket without any, or where the metric has no denominator)."""
+    bucket without any, or where the metric has no denominator); with ``segment``, over the
+    sessions its filter matches (their sessionStart in ``sessions``), whenever they started."""
     if apps is not None and not apps:
         return [None] * len(buckets)
     apps_sql = "AND app_id IN %(apps)s" if apps is not None else ""
+    in_range = "session_time >= toDateTime(%(first_s)s) AND session_time < toDateTime(%(end_s)s)"
+    params = bucket_params(org_id, buckets)
+    segment_sql = ""
+    if segment is not None:
+        filter_sql, filter_params = to_sql(segment.node, "seg")
+        params.update(filter_params)
+        segment_app = ""
+        if segment.app_id is not None:
+            segment_app = "AND app_id = %(segment_app)s"
+            params["segment_app"] = segment.app_id
+        segment_sql = f"""
+  AND session_id IN (SELECT session_id FROM {clickhouse.database}.sessions
+                     WHERE org_id = %(org)s {apps_sql} {segment_app} AND {in_range}
+                       AND ({filter_sql}))"""
     sql = f"""
 SELECT intDiv(toInt64(toUInt32(session_time)) - %(first_s)s, %(width_s)s) AS idx,
        {QOE_METRICS[metric]}
 FROM {clickhouse.database}.session_summaries
 WHERE org_id = %(org)s {apps_sql}
-  AND session_time >= toDateTime(%(first_s)s) AND session_time < toDateTime(%(end_s)s)
+  AND {in_range}{segment_sql}
 GROUP BY idx"""
-    params = bucket_params(org_id, buckets)
     if apps is not None:
         params["apps"] = tuple(apps)
     values: list[float | None] = [None] * len(buckets)

@@ -44,15 +44,23 @@ _counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at"
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
-# A closed session's state stays this long (stream time) after its close, so that replays and
-# late events find it closed; then it is dropped (a tombstone in its changelog).
-CLOSED_KEPT_MS = 3_600_000
+# A closed session's state stays this long (stream time) after its close: the summary is re-sent
+# from it if the worker crashes before Kafka acknowledged it (sent before the next offset
+# commit, within a second). Then it is dropped (a tombstone): later events of the session find
+# no state and change nothing, as they did while it was kept.
+CLOSED_KEPT_MS = 5 * 60 * 1000
 
 # The changelogs are compacted topics (Faust); Kafka compacts only closed segments, and by
 # default a segment stays open for 7 days, so a restart would replay every update since. A
 # 5-minute segment lets the log cleaner keep about one record per key behind the open segment:
 # the replay a restart needs stays bounded whatever the history.
-CHANGELOG_TOPIC_CONFIGS = {"segment.ms": str(5 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"}
+# Tombstones (dropped sessions, expired windows) go after 5 minutes instead of Kafka's 24 hours,
+# or a restart would replay a day of them; a table's recovery reads its changelog far faster.
+CHANGELOG_TOPIC_CONFIGS = {
+    "segment.ms": str(60 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": str(5 * 60 * 1000),
+}
 
 # The latest count of every window and segment touched since the last flush, by window key
 # (org, app, source partition); encoded only when sent.
@@ -92,6 +100,11 @@ class Counter:
     markers_codec: codec.AvroCodec = field(default_factory=codec.segment_markers)
     matchers: Matchers = field(default_factory=Matchers)
     pending: dict[str, Touched] = field(default_factory=dict)
+    # QoE states changed since the last flush: (source partition, value) by session id. The
+    # table's local store has them at once; their changelog records go out once per flush
+    # (before every offset commit, like the counts): one per session and second instead of one
+    # per event (a compressed or backlogged session sent 60 and made restarts replay them all).
+    qoe_dirty: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # The next offset to process per source partition, to tell a gap (records Faust skipped)
     # from contiguous progress. In memory for every record; persisted in ``progress`` every
     # PROGRESS_EVERY records only: after a restart the persisted value may lag the committed
@@ -133,6 +146,7 @@ class Counter:
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions taken away by a rebalance: their next owner starts from the table."""
+        self.send_qoe_states(partitions)
         for partition in partitions:
             self.next_offset.pop(partition, None)
             self._open.pop(partition, None)
@@ -183,7 +197,7 @@ class Counter:
         metrics.RECORDS_COUNTED.inc()
         if not self.qoe_sessions[record["session_id"]]:
             opened = qoe.start(record, item.offset, item.partition)
-            self.qoe_sessions[record["session_id"]] = opened.to_json()
+            self._keep(record["session_id"], opened)
             open_sessions = await self._open_sessions(item.partition)
             open_sessions[record["session_id"]] = opened.last_received_ms
         _counted_at.set(at_ms / 1000)
@@ -218,7 +232,7 @@ class Counter:
         if after.closed is not None:
             await self._close(session_id, after)
             return
-        self.qoe_sessions[session_id] = after.to_json()
+        self._keep(session_id, after)
         (await self._open_sessions(item.partition))[session_id] = after.last_received_ms
 
     async def _open_sessions(self, partition: int) -> dict[str, int]:
@@ -260,13 +274,14 @@ class Counter:
         closed = self._closed.setdefault(partition, {})
         for session_id in [sid for sid, at in closed.items() if at <= now_ms - CLOSED_KEPT_MS]:
             del closed[session_id]
+            self.qoe_dirty.pop(session_id, None)
             if self.qoe_sessions[session_id]:
                 del self.qoe_sessions[session_id]
 
     async def _close(self, session_id: str, state: qoe.SessionQoe) -> None:
         """Keep the session as closed (later events and replays change nothing) and publish
         its summary."""
-        self.qoe_sessions[session_id] = state.to_json()
+        self._keep(session_id, state)
         (await self._open_sessions(state.partition)).pop(session_id, None)
         self._closed.setdefault(state.partition, {})[session_id] = state.last_received_ms
         await self._publish(session_id, state)
@@ -275,6 +290,19 @@ class Counter:
     async def _publish(self, session_id: str, state: qoe.SessionQoe) -> None:
         value = self.summaries_codec.encode(qoe.summary(session_id, state))
         await self.summaries_out.send(key=session_id.encode(), value=value)
+
+    def _keep(self, session_id: str, state: qoe.SessionQoe) -> None:
+        """Store ``state`` locally now; its changelog record goes out at the next flush."""
+        value = state.to_json()
+        self.qoe_sessions.data[session_id] = value
+        self.qoe_dirty[session_id] = (state.partition, value)
+
+    def send_qoe_states(self, partitions: set[int] | None = None) -> None:
+        """Write the changed QoE states (of ``partitions``, default all) to the changelog."""
+        for session_id, (partition, value) in list(self.qoe_dirty.items()):
+            if partitions is None or partition in partitions:
+                del self.qoe_dirty[session_id]
+                self.qoe_sessions.send_changelog(partition, session_id, value)
 
     async def send_counts(self) -> None:
         """Publish the latest count of every window touched since the last call: one record
@@ -386,6 +414,11 @@ def create_app(settings: Settings) -> faust.App:
     producer = app.producer
     assert isinstance(producer, DurableProducer)
     producer.before_flush.append(counter.send_counts)
+
+    async def send_qoe_states() -> None:
+        counter.send_qoe_states()
+
+    producer.before_flush.append(send_qoe_states)
 
     @app.timer(0.25)  # type: ignore[untyped-decorator]
     async def publish_counts() -> None:

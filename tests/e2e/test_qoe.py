@@ -42,6 +42,17 @@ EXPECTED = {
     "exit_before_start_rate": 1 / 4,
 }
 
+# The sessions a segment on customMetadata.tier = gold selects: "complete" and "ads".
+GOLD = ("complete", "ads")
+GOLD_FILTER = {"field": "customMetadata.tier", "op": "eq", "value": "gold"}
+EXPECTED_GOLD = {
+    "startup_time_ms": (2_000 + 500) / 2,
+    "played_seconds": (150_000 + 90_000) / 1000,
+    "rebuffer_ratio": 3_000 / (3_000 + 150_000 + 90_000),
+    "completion_rate": 1 / 2,
+    "exit_before_start_rate": 0.0,
+}
+
 
 def event(event_type: str, ts_ms: int) -> dict:
     params = {}
@@ -60,7 +71,10 @@ def test_qoe_figures_match_the_definitions_across_a_worker_crash(pipeline: Pipel
     with httpx.Client(base_url=pipeline.edge_url, timeout=10) as client:
         urls = {}
         for name in SESSIONS:
-            created = client.post("/api/v1/sessions", json=body(APP, t0_ms))
+            start = body(APP, t0_ms)
+            if name in GOLD:
+                start["customMetadata"] = {"tier": "gold"}
+            created = client.post("/api/v1/sessions", json=start)
             assert created.status_code == 201
             urls[name] = created.headers["location"] + "/events"
         halfway = {name: len(events) // 2 for name, events in SESSIONS.items()}
@@ -112,6 +126,21 @@ def test_qoe_figures_match_the_definitions_across_a_worker_crash(pipeline: Pipel
         data = answer.json()["data"]
         assert data[0]["value"] is None  # the day before: no closed session
         assert data[1]["value"] == pytest.approx(want, rel=1e-6), metric
+    # A segment's figures: its filter over the sessions, usable at once (no backfill).
+    put = httpx.put(
+        pipeline.api_url + "/segments/gold", headers={"Authorization": f"Bearer {key}"},
+        json={"name": "Gold", "app_id": APP, "filter": GOLD_FILTER}, timeout=60,
+    )  # fmt: skip
+    assert put.status_code in (201, 202), put.text
+    for metric, want in EXPECTED_GOLD.items():
+        answer = httpx.get(
+            pipeline.api_url + "/kpi/qoe/data_series",
+            params={"metric": metric, "unit": "day", "length": 1, "segment_id": "gold",
+                    "ending_at": ending_at},
+            headers={"Authorization": f"Bearer {key}"},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"][0]["value"] == pytest.approx(want, rel=1e-6), metric
     refused = httpx.get(
         pipeline.api_url + "/kpi/qoe/data_series", params={"metric": "mood", "length": 1},
         headers={"Authorization": f"Bearer {key}"},
