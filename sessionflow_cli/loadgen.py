@@ -49,6 +49,10 @@ class LoadReport:
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: {"start": [], "event": []})
     sessions: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    # How late each event went out against its player's timeline: a viewer waits for each
+    # answer, so a saturated pipeline shows here first (a player that falls behind is one the
+    # pipeline does not hold).
+    behind_ms: list[float] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -73,6 +77,7 @@ class LoadReport:
             "statuses": dict(sorted(self.statuses.items())),
             "connection_errors": dict(self.errors),
             "latency_ms": {kind: percentiles(v) for kind, v in self.latencies_ms.items() if v},
+            "behind_schedule_ms": percentiles(self.behind_ms),
         }
 
 
@@ -126,6 +131,8 @@ async def _viewer(
             delay = began + step.at_ms / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            late_s = time.monotonic() - (began + step.at_ms / 1000)
+            report.behind_ms.append(max(0.0, late_s) * 1000)
             if time.monotonic() >= until:
                 return
             await _send(client, events, step.body, "event", report)

@@ -14,3 +14,6 @@ def test_the_summary_gives_rates_percentiles_and_statuses():
     event = summary["latency_ms"]["event"]
     assert event["p50"] == 50.5 and event["p99"] >= 99 and event["max"] == 100.0
     assert summary["latency_ms"]["start"]["p99"] == 5.0
+    assert summary["behind_schedule_ms"] == {}
+    report.behind_ms.extend([0.0] * 99 + [1500.0])
+    assert report.summary()["behind_schedule_ms"]["max"] == 1500.0
