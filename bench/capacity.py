@@ -5,7 +5,8 @@
    (``bench/player_sessions.lua`` fed by ``sessionflow.players``) — at its max rate (wrk);
 2. the edge (one process, acks=all) under that load at its max rate, while the worker's and
    the sink's consumer lag is read from their /metrics every second; then the drain time;
-3. the edge at 80 % of that rate: latency percentiles.
+3. the edge at 80 % of that rate: latency percentiles, and freshness meanwhile (a probe app's
+   sessionStarts, one after the other: 201 -> visible in data_series).
 
 Needs scripts/services up and wrk. Run:
     .venv/bin/python bench/capacity.py [--seconds 60] [--connections 32] [--out capacity.json]
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -71,6 +73,37 @@ def calibrated_delay(url: str, connections: int, target_rps: float, env: dict[st
             break
         delay_ms = max(1, round(delay_ms * rps / target_rps))
     return delay_ms
+
+
+def freshness(edge_url: str, api_url: str, key: str, stop: threading.Event) -> list[float]:
+    """201 -> visible in data_series, in ms, for sessionStarts of a probe app posted one after
+    the other while the load runs (the probe app's count only moves with them)."""
+    auth = {"Authorization": f"Bearer {key}"}
+    body = players.session_start("BENCH@AdobeOrg", "fresh-probe", 0)
+    samples: list[float] = []
+    with (
+        httpx.Client(base_url=edge_url, timeout=10) as edge,
+        httpx.Client(base_url=api_url, timeout=10) as api,
+    ):
+
+        def count() -> int:
+            end = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+            data = api.get("/sessions/data_series", headers=auth, params={
+                "length": 2, "unit": "hour", "ending_at": end, "app_id": "fresh-probe",
+            }).json()["data"]  # fmt: skip
+            return sum(item["sessions"] for item in data)
+
+        while not stop.is_set():
+            before = count()
+            body["playerTime"] = {"playhead": 0, "ts": int(time.time() * 1000)}
+            started = time.perf_counter()
+            if edge.post("/api/v1/sessions", json=body).status_code != 201:
+                continue
+            while count() <= before and time.perf_counter() - started < 30:
+                time.sleep(0.02)
+            samples.append((time.perf_counter() - started) * 1000)
+            stop.wait(0.3)
+    return samples
 
 
 def lag(url: str) -> int:
@@ -143,7 +176,24 @@ def main() -> None:
         target = 0.8 * edge_max["rps"]
         connections = 16
         delay_ms = calibrated_delay(pipeline.edge_url, connections, target, files)
+        key = pipeline.create_key("--org", "BENCH@AdobeOrg")
+        probes_done = threading.Event()
+        fresh: list[float] = []
+        prober = threading.Thread(
+            target=lambda: fresh.extend(
+                freshness(pipeline.edge_url, pipeline.api_url, key, probes_done)
+            )
+        )
+        prober.start()
         paced = wrk(pipeline.edge_url, min(args.seconds, 30), connections, files, delay_ms)
+        probes_done.set()
+        prober.join()
+        ordered = sorted(fresh)
+        paced["freshness_ms"] = {
+            "p50": round(ordered[len(ordered) // 2]),
+            "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]),
+            "max": round(ordered[-1]), "samples": len(ordered),
+        }  # fmt: skip
         edge_metrics = scrape(pipeline.edge_url)
         results.update({
             "hello_world_rps": reference["rps"],
