@@ -98,14 +98,16 @@ def realistic_session(
 ) -> list[Step]:
     """The steps of one ~``content_s``-second viewing after its sessionStart (sent at 0).
 
-    About 60 requests for the default ten minutes: a burst of queued events at 0 (play,
-    bitrateChange, chapterStart), content with 10 s pings, buffering, a pause with pings going
+    About 60 requests for the default ten minutes: a burst when the content starts 0.3-2.5 s
+    in (play, bitrateChange, chapterStart), content with 10 s pings, buffering, a pause with pings going
     on, a seek back, an ad break of two ads with 1 s pings, more content, ``complete_as``.
     """
     rng = rng or random.Random(0)
     t = _Timeline(start_ts_ms)
     quarter = max(content_s // 4, 1) * 1000
-    # Queued while the sessionStart was in flight: sent in a burst right after the 201.
+    # Startup: the content starts playing 0.3-2.5 s after the sessionStart (the QoE startup
+    # time); the events of that moment go out together.
+    t.advance(rng.randrange(300, 2500), playing=False, ping_every_ms=CONTENT_PING_MS)
     t.emit("play")
     t.emit("bitrateChange", qoeData={"media.qoe.bitrate": rng.choice((800, 1600, 3200))})
     t.emit(
