@@ -116,7 +116,7 @@ class Counter:
     # Open sessions by partition: session id -> edge time of its last event (rebuilt from the
     # table the first time a partition is seen), and when idle sessions were last looked for.
     _open: dict[int, dict[str, int]] = field(default_factory=dict)
-    _closed: dict[int, dict[str, int]] = field(default_factory=dict)  # kept an hour, then dropped
+    _closed: dict[int, dict[str, int]] = field(default_factory=dict)  # dropped CLOSED_KEPT_MS on
     _idle_checked_ms: dict[int, int] = field(default_factory=dict)
 
     async def process(self, item: ConsumedRecord) -> None:
@@ -256,7 +256,7 @@ class Counter:
 
     async def _close_idle(self, partition: int, now_ms: int) -> None:
         """Close the partition's sessions idle for ``qoe_idle_close_ms`` of its stream time
-        (edge receive time of its records), and drop closed sessions an hour after their
+        (edge receive time of its records), and drop closed sessions CLOSED_KEPT_MS after their
         close; at most once a second of stream time."""
         if now_ms - self._idle_checked_ms.get(partition, 0) < 1000:
             return
