@@ -99,8 +99,9 @@ def realistic_session(
     """The steps of one ~``content_s``-second viewing after its sessionStart (sent at 0).
 
     About 60 requests for the default ten minutes: a burst when the content starts 0.3-2.5 s
-    in (play, bitrateChange, chapterStart), content with 10 s pings, buffering, a pause with pings going
-    on, a seek back, an ad break of two ads with 1 s pings, more content, ``complete_as``.
+    in (play, bitrateChange, chapterStart), content with 10 s pings, buffering, a pause with
+    pings going on, a seek back, an ad break of two ads with 1 s pings, more content,
+    ``complete_as``.
     """
     rng = rng or random.Random(0)
     t = _Timeline(start_ts_ms)
