@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from bench.capacity import lag  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.e2e.sessions import ORG  # noqa: E402
+from tests.e2e.test_operations import scrape  # noqa: E402
 from tests.services import unique_settings  # noqa: E402
 
 HERE = ROOT / "bench"
@@ -32,6 +33,34 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def histogram_p(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, q: float) -> str:
+    """The upper bound of the bucket holding quantile ``q`` of a Prometheus histogram, all
+    label sets summed (``"+Inf"`` past the last bucket)."""
+    cumulative: dict[float, float] = {}
+    for labels, value in samples.get(name + "_bucket", []):
+        bound = float(labels["le"])
+        cumulative[bound] = cumulative.get(bound, 0.0) + value
+    if not cumulative:
+        return "n/a"
+    wanted = q * cumulative[max(cumulative)]
+    bound = min(b for b, count in cumulative.items() if count >= wanted)
+    return "+Inf" if bound == float("inf") else f"<= {bound * 1000:g} ms"
+
+
+def server_side(edge_ops_url: str) -> dict[str, str]:
+    """The edge's own view (its /metrics): request latency and Kafka acknowledgement time,
+    p50/p99 as histogram buckets, to tell a slow pipeline from a slow load generator."""
+    samples = scrape(edge_ops_url)
+    return {
+        f"{what}_{label}": histogram_p(samples, name, q)
+        for what, name in (
+            ("edge_request", "sessionflow_http_request_duration_seconds"),
+            ("kafka_ack", "sessionflow_kafka_produce_duration_seconds"),
+        )
+        for label, q in (("p50", 0.5), ("p99", 0.99))
+    }
 
 
 def main() -> None:
@@ -63,6 +92,7 @@ def main() -> None:
             samples.append(sample)
             time.sleep(10)
         summary = json.loads((work / "loadgen.json").read_text())
+        edge_view = server_side(pipeline.ops_urls["edge"])
     finally:
         pipeline.stop_all()
 
@@ -73,6 +103,7 @@ def main() -> None:
     result = {
         "seconds": args.seconds, "players": args.players, "compress": args.compress,
         "loadgen": summary,
+        "edge_view": edge_view,
         "rss_mb_at_minute": {
             m: {k: v for k, v in at(m).items() if k.endswith("_mb")} for m in marks
         },

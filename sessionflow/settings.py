@@ -44,6 +44,10 @@ class Settings(BaseModel):
     session_lifetime_ms: int = 24 * 3600 * 1000
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     retry_after_seconds: int = Field(default=2, ge=1)
+    # How long the edge and the API keep an idle HTTP connection open. Longer than a player's
+    # 10 s ping interval, so that a viewer keeps its connection instead of opening one per
+    # ping (uvicorn's default is 5 s).
+    http_keep_alive_s: int = Field(default=75, ge=1)
     # read API
     api_host: str = "127.0.0.1"
     api_port: int = 8081

@@ -32,7 +32,7 @@ def main(ctx: click.Context, log_level: str) -> None:
     ctx.obj = Settings.from_environ(os.environ)
 
 
-def _serve(app: object, host: str, port: int, processes: int = 1) -> None:
+def _serve(app: object, host: str, port: int, keep_alive_s: int, processes: int = 1) -> None:
     """Serve an ASGI app with uvicorn until SIGTERM/SIGINT: stop accepting, finish in-flight
     requests, run the app's shutdown (the edge flushes its producer), then exit 0.
 
@@ -47,7 +47,7 @@ def _serve(app: object, host: str, port: int, processes: int = 1) -> None:
 
     options: dict[str, Any] = {
         "host": host, "port": port, "access_log": False, "log_level": "warning",
-        "timeout_graceful_shutdown": 20,
+        "timeout_graceful_shutdown": 20, "timeout_keep_alive": keep_alive_s,
     }  # fmt: skip
     if processes > 1:
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -78,11 +78,14 @@ def edge(ctx: click.Context, processes: int) -> None:
     settings = _settings(ctx)
     asyncio.run(ensure_sessionflow_topics(settings))
     if processes > 1:
-        _serve("sessionflow_cli.apps:edge_app", settings.edge_host, settings.edge_port, processes)
+        _serve(
+            "sessionflow_cli.apps:edge_app", settings.edge_host, settings.edge_port,
+            settings.http_keep_alive_s, processes,
+        )  # fmt: skip
         return
     from sessionflow_cli.apps import edge_app
 
-    _serve(edge_app(settings), settings.edge_host, settings.edge_port)
+    _serve(edge_app(settings), settings.edge_host, settings.edge_port, settings.http_keep_alive_s)
 
 
 @main.command()
@@ -92,11 +95,14 @@ def api(ctx: click.Context, processes: int) -> None:
     """Run the read API (GET /sessions/data_series and its siblings, /dashboard)."""
     settings = _settings(ctx)
     if processes > 1:
-        _serve("sessionflow_cli.apps:api_app", settings.api_host, settings.api_port, processes)
+        _serve(
+            "sessionflow_cli.apps:api_app", settings.api_host, settings.api_port,
+            settings.http_keep_alive_s, processes,
+        )  # fmt: skip
         return
     from sessionflow_cli.apps import api_app
 
-    _serve(api_app(settings), settings.api_host, settings.api_port)
+    _serve(api_app(settings), settings.api_host, settings.api_port, settings.http_keep_alive_s)
 
 
 @main.command()

@@ -11,6 +11,8 @@ Every request must succeed, and the sessions and their events must be counted ex
 
 from __future__ import annotations
 
+import http.client
+import json
 import random
 import threading
 import time
@@ -95,6 +97,39 @@ def test_concurrent_real_player_sessions_are_accepted_and_counted(pipeline: Pipe
     finally:
         clickhouse.close()
     assert stored == (sum(sent.values()), sum(sent.values()))
+
+
+def test_a_player_keeps_its_connection_between_pings(pipeline: Pipeline):
+    """A real player pings every 10 s: its keep-alive connection must still be open for the
+    next ping (uvicorn closes idle ones after 5 s unless told otherwise, and a viewer then
+    pays a new TCP connection per ping, or loses the ping to the close race)."""
+    url = httpx.URL(pipeline.edge_url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=10)
+    try:
+        start_ms = int(time.time() * 1000)
+        body = json.dumps(players.session_start(ORG, "rsid-keep-alive", start_ms))
+        connection.request(
+            "POST", "/api/v1/sessions", body, headers={"Content-Type": "application/json"}
+        )
+        created = connection.getresponse()
+        created.read()
+        assert created.status == 201
+        assert connection.sock is not None
+        local = connection.sock.getsockname()
+        time.sleep(10.5)  # one ping interval of a real player
+        ping = {"eventType": "ping", "playerTime": {"playhead": 10, "ts": start_ms + 10_000}}
+        connection.request(
+            "POST",
+            created.headers["location"] + "/events",
+            json.dumps(ping),
+            headers={"Content-Type": "application/json"},
+        )
+        answered = connection.getresponse()
+        answered.read()
+        assert answered.status == 204
+        assert connection.sock.getsockname() == local  # the same TCP connection
+    finally:
+        connection.close()
 
 
 def test_browser_player_on_another_origin(pipeline: Pipeline, tmp_path: Path):
