@@ -141,7 +141,10 @@ async def _viewer(
 async def run_load(plan: LoadPlan, progress: bool = True) -> LoadReport:
     """Run ``plan`` and return what happened."""
     report = LoadReport()
-    connector = aiohttp.TCPConnector(limit=min(plan.players, 1024))
+    # One connection per viewer at most, as real viewers each have their own: a shared pool
+    # smaller than the audience queued requests behind any slow answer (measured at 5,000
+    # viewers with 1,024 connections: the edge answered p99 <= 1 s, the viewers saw 17.9 s).
+    connector = aiohttp.TCPConnector(limit=plan.players)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         started = time.monotonic()
