@@ -44,12 +44,11 @@ _counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at"
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
-# A closed session's state stays until a producer flush begun after its close has completed
-# (its summary is then acknowledged; until then a crash re-sends the summary from the state),
-# and at least this long in stream time. Then it is dropped (a tombstone): later events of the
-# session find no state and change nothing, as they did while it was kept. Kept short: every
-# kept state and every tombstone is a record a restarted worker replays.
-CLOSED_KEPT_MS = 30 * 1000
+# A closed session's state stays this long (stream time) after its close: the summary is re-sent
+# from it if the worker crashes before Kafka acknowledged it (sent before the next offset
+# commit, within a second). Then it is dropped (a tombstone): later events of the session find
+# no state and change nothing, as they did while it was kept.
+CLOSED_KEPT_MS = 5 * 60 * 1000
 
 # The changelogs are compacted topics (Faust); Kafka compacts only closed segments, and by
 # default a segment stays open for 7 days, so a restart would replay every update since. A
@@ -117,13 +116,7 @@ class Counter:
     # Open sessions by partition: session id -> edge time of its last event (rebuilt from the
     # table the first time a partition is seen), and when idle sessions were last looked for.
     _open: dict[int, dict[str, int]] = field(default_factory=dict)
-    # Closed sessions by partition: session id -> (edge time of the close, flushes begun before
-    # it); dropped by ``_close_idle`` (see CLOSED_KEPT_MS).
-    _closed: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
-    # Producer flushes begun, and the number of the last one completed (a flush writes what was
-    # sent before it began).
-    flushes_begun: int = 0
-    flushed_through: int = 0
+    _closed: dict[int, dict[str, int]] = field(default_factory=dict)  # dropped CLOSED_KEPT_MS on
     _idle_checked_ms: dict[int, int] = field(default_factory=dict)
 
     async def process(self, item: ConsumedRecord) -> None:
@@ -256,8 +249,7 @@ class Counter:
                 if value.get("closed") is None:
                     found[sid] = int(value["last_received_ms"])
                 else:
-                    closed_at = int(value["last_received_ms"])
-                    self._closed.setdefault(partition, {})[sid] = (closed_at, self.flushes_begun)
+                    self._closed.setdefault(partition, {})[sid] = int(value["last_received_ms"])
                     await self._publish(sid, qoe.SessionQoe.of_json(value))
             self._open[partition] = found
         return found
@@ -280,12 +272,7 @@ class Counter:
                 if state.closed is not None:
                     await self._close(session_id, state)
         closed = self._closed.setdefault(partition, {})
-        droppable = [
-            sid
-            for sid, (at, begun) in closed.items()
-            if at <= now_ms - CLOSED_KEPT_MS and self.flushed_through > begun
-        ]
-        for session_id in droppable:
+        for session_id in [sid for sid, at in closed.items() if at <= now_ms - CLOSED_KEPT_MS]:
             del closed[session_id]
             self.qoe_dirty.pop(session_id, None)
             if self.qoe_sessions[session_id]:
@@ -296,10 +283,7 @@ class Counter:
         its summary."""
         self._keep(session_id, state)
         (await self._open_sessions(state.partition)).pop(session_id, None)
-        self._closed.setdefault(state.partition, {})[session_id] = (
-            state.last_received_ms,
-            self.flushes_begun,
-        )
+        self._closed.setdefault(state.partition, {})[session_id] = state.last_received_ms
         await self._publish(session_id, state)
         metrics.QOE_SESSIONS_CLOSED.labels(state.closed or "").inc()
 
@@ -432,15 +416,9 @@ def create_app(settings: Settings) -> faust.App:
     producer.before_flush.append(counter.send_counts)
 
     async def send_qoe_states() -> None:
-        counter.flushes_begun = producer.flushes_begun
         counter.send_qoe_states()
 
     producer.before_flush.append(send_qoe_states)
-
-    def flush_done() -> None:
-        counter.flushed_through = producer.flushed_through
-
-    producer.after_flush.append(flush_done)
 
     @app.timer(0.25)  # type: ignore[untyped-decorator]
     async def publish_counts() -> None:

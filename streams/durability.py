@@ -34,11 +34,6 @@ class DurableProducer(Producer):
         # Called at the start of every flush, i.e. before every offset commit: the worker sends
         # its coalesced count updates there, so none is committed past without being written.
         self.before_flush: list[Callable[[], Awaitable[None]]] = []
-        # Called once a flush has written everything sent before it began (never after a lost
-        # write: the process exits first).
-        self.after_flush: list[Callable[[], None]] = []
-        self.flushes_begun = 0
-        self.flushed_through = 0  # the number of the last flush completed
         # Faust pauses the stream whenever more than 100 table updates wait to be sent ("producer
         # buffer full", hundreds of times in a catch-up) and then waits for them one by one.
         # A deeper buffer lets the agent run on while aiokafka batches them.
@@ -57,8 +52,6 @@ class DurableProducer(Producer):
             self.failure = future.exception()
 
     async def flush(self) -> None:
-        self.flushes_begun += 1
-        number = self.flushes_begun
         for hook in self.before_flush:
             await hook()
         await super().flush()
@@ -69,6 +62,3 @@ class DurableProducer(Producer):
             )
             logging.shutdown()
             os._exit(EXIT_LOST_WRITE)
-        self.flushed_through = max(self.flushed_through, number)
-        for done in self.after_flush:
-            done()
