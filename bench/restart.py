@@ -6,7 +6,9 @@ session, behind a history of N records (realistic 60-record sessions written str
    (its consumer lag reaches 0, read from its /metrics);
 2. the worker is killed -9 and started again at once; a new sessionStart is posted through the
    edge every 250 ms; the figure is the time from the restart to the first of them appearing
-   in data_series, and when the worker's /ready turned 200.
+   in data_series, when the worker's /ready turned 200, and how many changelog records the
+   restarted worker replayed into its tables (``SESSIONFLOW_WORKER_STORE=memory`` to compare
+   with tables rebuilt from their whole changelogs).
 
 Needs scripts/services up. Run:
     .venv/bin/python bench/restart.py [--records 1000000] [--out restart.json]
@@ -94,6 +96,9 @@ def main() -> None:
                 time.sleep(0.25)
         result["restart_to_first_new_session_counted_s"] = round(time.monotonic() - restarted, 1)
         result["restart_to_ready_s"] = round(ready_after, 1) if ready_after else None
+        result["changelog_records_restored"] = total(
+            scrape(worker_url), "sessionflow_worker_changelog_records_restored_total"
+        )
     finally:
         pipeline.stop_all()
     out = HERE / "results" / args.out

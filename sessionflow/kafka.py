@@ -271,6 +271,18 @@ async def committed_offsets(settings: Settings, group: str, topic: str) -> dict[
     return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic}
 
 
+async def cluster_id(settings: Settings) -> str:
+    """The Kafka cluster's id (a fresh one whenever its storage is formatted again)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        async with _translated("kafka unreachable", settings.retry_after_seconds):
+            await admin.start()
+            described = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    return str(described["cluster_id"])
+
+
 async def probe(settings: Settings) -> None:
     """Return once the cluster answers a metadata request; ``KafkaUnavailable`` otherwise."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=2000)

@@ -65,6 +65,12 @@ QOE_SESSIONS_CLOSED = Counter(
     "Sessions whose QoE summary the worker published, by how they closed.",
     ["reason"],
 )
+CHANGELOG_RESTORED = Counter(
+    "sessionflow_worker_changelog_records_restored",
+    "Changelog records the worker replayed into a table (at start, and when a rebalance hands "
+    "it partitions): with its RocksDB files kept, only those written since it last ran.",
+    ["table"],
+)
 CONSUMER_LAG = Gauge(
     "sessionflow_consumer_lag",
     "Records behind the end of the partition, by process, topic and partition.",

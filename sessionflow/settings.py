@@ -11,7 +11,7 @@ import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,8 +75,12 @@ class Settings(BaseModel):
     ops_host: str = "127.0.0.1"
     worker_ops_port: int = 8082
     sink_ops_port: int = 8083
-    # Where processes keep local state (the worker's Faust data folder): never the working
-    # directory. The worker's tables live in Kafka changelogs; this folder may be wiped.
+    # The worker's table store: "rocksdb" (local files under state_dir, so a restart replays
+    # only the changelog written since) or "memory" (a restart replays the whole changelogs).
+    worker_store: Literal["rocksdb", "memory"] = "rocksdb"
+    # Where processes keep local state (the worker's RocksDB tables): never the working
+    # directory. The tables live in Kafka changelogs too; this folder may be wiped (the next
+    # start then replays the changelogs).
     state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "sessionflow")
 
     @field_validator("session_secrets", mode="before")

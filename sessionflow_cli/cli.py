@@ -112,15 +112,16 @@ def worker(ctx: click.Context) -> None:
     import faust
     import uvloop
 
-    from sessionflow.kafka import ensure_sessionflow_topics
+    from sessionflow.kafka import cluster_id, ensure_sessionflow_topics
     from streams.app import create_app
 
     settings = _settings(ctx)
     asyncio.run(ensure_sessionflow_topics(settings))
+    cluster = asyncio.run(cluster_id(settings))
     # uvloop (what uvicorn runs the edge and the API on) under Faust too: its loop is created
     # by faust.Worker from this policy. Faust supports it (faust-streaming[uvloop]).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    app = create_app(settings)
+    app = create_app(settings, cluster)
     faust.Worker(
         app, loglevel=logging.getLevelName(logging.root.level), quiet=True, override_logging=False
     ).execute_from_commandline()

@@ -13,11 +13,16 @@ with a record is the ``Counter``'s, whose methods take the record and use the ta
 from __future__ import annotations
 
 import contextvars
+import glob
 import logging
+import re
+import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -94,6 +99,9 @@ class Counter:
     horizon_ms: int
     qoe_sessions: Any  # table: the QoE state of each open session, by session id
     summaries_out: Any  # topic
+    # The source partitions this process holds, and the offsets its group last committed.
+    assigned: Callable[[], set[int]]
+    committed: Callable[[], Awaitable[dict[int, int]]]
     summaries_codec: codec.AvroCodec = field(default_factory=codec.session_summaries)
     events_codec: codec.AvroCodec = field(default_factory=codec.media_events)
     counts_codec: codec.AvroCodec = field(default_factory=codec.session_counts)
@@ -162,7 +170,7 @@ class Counter:
             return
         head = codec.media_event_head(item.value)
         if head is not None:
-            await self._close_idle(item.partition, head[2])
+            await self._close_idle(item.partition, head[2], item.offset)
         if head is not None and head[1] != "sessionStart":
             # Only sessionStarts count: the rest feed QoE from the first fields of the record.
             metrics.RECORDS_SKIPPED.labels("not-a-session-start").inc()
@@ -237,24 +245,33 @@ class Counter:
 
     async def _open_sessions(self, partition: int) -> dict[str, int]:
         """The partition's open sessions (id -> edge time of the last event). Built from the
-        table the first time the partition is seen by this process, which also re-sends the
-        summaries of the sessions it holds closed: one may have been lost with a crash
-        between the close and Kafka's acknowledgement (the sink keeps one row per session)."""
+        table the first time the partition is seen by this process (for every partition then
+        assigned, in one pass over the table), which also re-sends the summaries of sessions
+        closed at or past the last committed offset: one may have been lost with a crash
+        between the close and Kafka's acknowledgement (the sink keeps one row per session).
+        Closed before it, its summary was flushed before that commit."""
         found = self._open.get(partition)
-        if found is None:
-            found = {}
-            for sid, value in list(self.qoe_sessions.items()):
-                if not value or value.get("partition") != partition:
-                    continue
-                if value.get("closed") is None:
-                    found[sid] = int(value["last_received_ms"])
-                else:
-                    self._closed.setdefault(partition, {})[sid] = int(value["last_received_ms"])
-                    await self._publish(sid, qoe.SessionQoe.of_json(value))
-            self._open[partition] = found
-        return found
+        if found is not None:
+            return found
+        fresh = ({partition} | self.assigned()) - self._open.keys()
+        committed = await self.committed()
+        for p in fresh:
+            self._open[p] = {}
+            self._closed.setdefault(p, {})
+        for sid, value in list(self.qoe_sessions.items()):
+            held = value.get("partition") if value else None
+            if held not in fresh:
+                continue
+            if value.get("closed") is None:
+                self._open[held][sid] = int(value["last_received_ms"])
+                continue
+            self._closed[held][sid] = int(value["last_received_ms"])
+            closed_offset = value.get("closed_offset")
+            if closed_offset is None or closed_offset >= committed.get(held, 0):
+                await self._publish(sid, qoe.SessionQoe.of_json(value))
+        return self._open[partition]
 
-    async def _close_idle(self, partition: int, now_ms: int) -> None:
+    async def _close_idle(self, partition: int, now_ms: int, offset: int) -> None:
         """Close the partition's sessions idle for ``qoe_idle_close_ms`` of its stream time
         (edge receive time of its records), and drop closed sessions CLOSED_KEPT_MS after their
         close; at most once a second of stream time."""
@@ -267,7 +284,10 @@ class Counter:
             stored = self.qoe_sessions[session_id]
             if stored:
                 state = qoe.close_if_idle(
-                    qoe.SessionQoe.of_json(stored), now_ms, self.settings.qoe_idle_close_ms
+                    qoe.SessionQoe.of_json(stored),
+                    now_ms,
+                    self.settings.qoe_idle_close_ms,
+                    at_offset=offset,
                 )
                 if state.closed is not None:
                     await self._close(session_id, state)
@@ -342,15 +362,59 @@ class Counter:
 PRODUCER_LINGER_S = 0.01
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app, its tables and its agent for ``settings``."""
+# RocksDB per table partition (Faust's ``rocksdb://`` store on rocksdict), sized for a worker
+# that shares its machine: Faust's defaults (64 MB write buffers x 3 and a 2 GB block cache per
+# partition database) would let a few dozen databases claim gigabytes.
+ROCKSDB_OPTIONS = {
+    "driver": "rocksdict",
+    "write_buffer_size": 4 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 16 * 1024 * 1024,
+    "block_cache_size": 8 * 1024 * 1024,
+}
+
+
+def _count_restored(table: Any) -> None:
+    """Count the changelog records Faust's recovery applies to ``table`` (a metric)."""
+    apply = table.apply_changelog_batch
+    restored = metrics.CHANGELOG_RESTORED.labels(table.name)
+
+    def counted(batch: Any) -> None:
+        restored.inc(len(batch))
+        apply(batch)
+
+    table.apply_changelog_batch = counted
+
+
+def state_folder(settings: Settings, cluster_id: str) -> Path:
+    """Where this worker keeps its tables: one folder per worker instance (two workers on one
+    machine must not share RocksDB files) and Kafka cluster. Tables kept for another cluster
+    (a wiped and re-formatted Kafka) are deleted: their offsets mean nothing there."""
     topics = Topics(settings.topic_prefix)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)  # Faust creates one level only
+    instance = re.sub(r"[^A-Za-z0-9_.-]", "_", settings.worker_instance_id)
+    base = settings.state_dir / topics.worker_app_id
+    for stale in base.glob(f"{glob.escape(instance)}@*"):
+        if stale.name != f"{instance}@{cluster_id}":
+            logger.warning("deleting tables kept for another Kafka cluster: %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = base / f"{instance}@{cluster_id}"
+    folder.mkdir(parents=True, exist_ok=True)  # Faust creates one level only
+    return folder
+
+
+def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
+    """Build the Faust app, its tables and its agent for ``settings`` (``cluster_id``: the Kafka
+    cluster's, which names the folder of the worker's local tables)."""
+    topics = Topics(settings.topic_prefix)
+    rocksdb = settings.worker_store == "rocksdb"
     app = faust.App(
         topics.worker_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        datadir=str(settings.state_dir / f"{topics.worker_app_id}-data"),
-        store="memory://",
+        datadir=str(state_folder(settings, cluster_id)),
+        # A restarted worker reads its tables from local RocksDB files and replays only the
+        # changelog records written since (Faust persists the changelog offset with them);
+        # from memory it would replay every table's whole changelog first.
+        store="rocksdb://" if rocksdb else "memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         producer_acks=-1,
@@ -388,6 +452,7 @@ def create_app(settings: Settings) -> faust.App:
             partitions=settings.topic_partitions,
             key_type=str,
             extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
+            options=dict(ROCKSDB_OPTIONS) if rocksdb else None,
         )
 
     counter = Counter(
@@ -408,8 +473,17 @@ def create_app(settings: Settings) -> faust.App:
             topics.session_summaries, key_serializer="raw", value_serializer="raw"
         ),
         gaps=RangeReader(settings, topics.media_events),
+        assigned=lambda: {
+            tp.partition for tp in app.consumer.assignment() if tp.topic == topics.media_events
+        },
+        committed=partial(
+            kafka.committed_offsets, settings, topics.worker_app_id, topics.media_events
+        ),
         horizon_ms=int(expires.total_seconds() * 1000) - Unit.DAY.ms,
     )
+
+    for changelogged in app.tables.values():
+        _count_restored(changelogged)
 
     producer = app.producer
     assert isinstance(producer, DurableProducer)

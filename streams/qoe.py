@@ -50,6 +50,10 @@ class SessionQoe:
     buffering_ms: int = 0
     completed: bool = False
     closed: str | None = None  # "complete", "end" or "timeout"
+    # Offset (in ``partition``) of the record that closed it: its own sessionComplete or
+    # sessionEnd, or the record of another session whose time showed it idle. A restart replays
+    # from the last committed offset; a summary can only be unacknowledged if this is at or past it.
+    closed_offset: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Every field is a scalar: a shallow copy is what ``asdict`` gives, at a tenth of the
@@ -124,18 +128,28 @@ def apply(
     elif event_type in ("adComplete", "adSkip"):
         state = replace(state, in_ad=False)
     elif event_type in CLOSES:
-        state = replace(state, closed=CLOSES[event_type], completed=event_type == "sessionComplete")
+        state = replace(
+            state,
+            closed=CLOSES[event_type],
+            completed=event_type == "sessionComplete",
+            closed_offset=offset,
+        )
     return state
 
 
 def close_if_idle(
-    state: SessionQoe, now_received_ms: int, idle_close_ms: int = IDLE_CLOSE_MS
+    state: SessionQoe,
+    now_received_ms: int,
+    idle_close_ms: int = IDLE_CLOSE_MS,
+    *,
+    at_offset: int | None = None,
 ) -> SessionQoe:
     """``state`` closed (``"timeout"``) if its last event is ``idle_close_ms`` older than
-    ``now_received_ms``; else unchanged."""
+    ``now_received_ms`` (the edge time of the record at ``at_offset``); else unchanged."""
     if state.closed is not None or now_received_ms - state.last_received_ms < idle_close_ms:
         return state
-    return replace(_stopped(state, state.last_ts_ms, buffering_too=True), closed="timeout")
+    stopped = _stopped(state, state.last_ts_ms, buffering_too=True)
+    return replace(stopped, closed="timeout", closed_offset=at_offset)
 
 
 def summary(session_id: str, state: SessionQoe) -> dict[str, Any]:

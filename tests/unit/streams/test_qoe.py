@@ -90,3 +90,13 @@ def test_state_round_trips_through_its_json_form():
     state = qoe.SessionQoe("o", "a", 3, 1, 2, 3, 4, 5, first_play_ts_ms=9, closed="end")
     assert qoe.SessionQoe.of_json(state.to_json()) == state
     assert state.to_json() == dataclasses.asdict(state)
+
+
+def test_a_closed_state_remembers_the_offset_of_the_record_that_closed_it():
+    # A restart re-sends only the summaries of sessions closed at or past the committed offset.
+    state = qoe.start({"org_id": "o", "app_id": "a", "session_time_ms": T0,
+                       "player_ts_ms": T0, "received_ms": T0}, 10)  # fmt: skip
+    assert qoe.apply(state, "sessionEnd", T0 + 5_000, T0 + 5_000, 14).closed_offset == 14
+    idle = qoe.close_if_idle(state, T0 + qoe.IDLE_CLOSE_MS, at_offset=99)
+    assert (idle.closed, idle.closed_offset) == ("timeout", 99)
+    assert qoe.SessionQoe.of_json(idle.to_json()) == idle
