@@ -70,6 +70,10 @@ class Settings(BaseModel):
     window_expires_days: float = Field(default=4.0, gt=1.0)
     # QoE: a session without an event for this long (edge receive time) is closed
     qoe_idle_close_ms: int = Field(default=10 * 60 * 1000, ge=1000)
+    # ... and idle sessions are closed at most this many per record processed: after a quiet
+    # spell every open session is idle at once, and closing them all before the next record
+    # held counting for seconds (166,000 sessions: 13 s)
+    qoe_close_slice: int = Field(default=1000, ge=1)
     # Operations: /health, /ready and /metrics of the worker and the sink (the edge and the
     # read API serve them on their own port)
     ops_host: str = "127.0.0.1"

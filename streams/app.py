@@ -126,6 +126,7 @@ class Counter:
     _open: dict[int, dict[str, int]] = field(default_factory=dict)
     _closed: dict[int, dict[str, int]] = field(default_factory=dict)  # dropped CLOSED_KEPT_MS on
     _idle_checked_ms: dict[int, int] = field(default_factory=dict)
+    _idle_behind: set[int] = field(default_factory=set)  # partitions with a slice left to do
 
     async def process(self, item: ConsumedRecord) -> None:
         """Count ``item``, first filling any gap Faust left before it in its partition."""
@@ -160,6 +161,7 @@ class Counter:
             self._open.pop(partition, None)
             self._closed.pop(partition, None)
             self._idle_checked_ms.pop(partition, None)
+            self._idle_behind.discard(partition)
 
     async def count(self, item: ConsumedRecord) -> None:
         """Count one media-events record (idempotent: replays change nothing)."""
@@ -274,29 +276,42 @@ class Counter:
     async def _close_idle(self, partition: int, now_ms: int, offset: int) -> None:
         """Close the partition's sessions idle for ``qoe_idle_close_ms`` of its stream time
         (edge receive time of its records), and drop closed sessions CLOSED_KEPT_MS after their
-        close; at most once a second of stream time."""
-        if now_ms - self._idle_checked_ms.get(partition, 0) < 1000:
+        close: once a second of stream time, and ``qoe_close_slice`` sessions at most per record
+        (after a quiet spell every open session is idle at once: in slices, the work follows the
+        records and each waits for one slice at most)."""
+        behind = partition in self._idle_behind
+        if not behind and now_ms - self._idle_checked_ms.get(partition, 0) < 1000:
             return
         self._idle_checked_ms[partition] = now_ms
         open_sessions = await self._open_sessions(partition)
-        deadline = now_ms - self.settings.qoe_idle_close_ms
-        for session_id in [sid for sid, last in open_sessions.items() if last <= deadline]:
+        slice_ = self.settings.qoe_close_slice
+        idle = qoe.due(open_sessions, now_ms - self.settings.qoe_idle_close_ms, slice_)
+        for session_id in idle:
             stored = self.qoe_sessions[session_id]
-            if stored:
-                state = qoe.close_if_idle(
-                    qoe.SessionQoe.of_json(stored),
-                    now_ms,
-                    self.settings.qoe_idle_close_ms,
-                    at_offset=offset,
-                )
-                if state.closed is not None:
-                    await self._close(session_id, state)
+            if not stored:
+                open_sessions.pop(session_id, None)  # dropped already: nothing to close
+                continue
+            state = qoe.close_if_idle(
+                qoe.SessionQoe.of_json(stored),
+                now_ms,
+                self.settings.qoe_idle_close_ms,
+                at_offset=offset,
+            )
+            if state.closed is not None:
+                await self._close(session_id, state)
+            else:
+                open_sessions[session_id] = state.last_received_ms
         closed = self._closed.setdefault(partition, {})
-        for session_id in [sid for sid, at in closed.items() if at <= now_ms - CLOSED_KEPT_MS]:
+        expired = qoe.due(closed, now_ms - CLOSED_KEPT_MS, slice_)
+        for session_id in expired:
             del closed[session_id]
             self.qoe_dirty.pop(session_id, None)
             if self.qoe_sessions[session_id]:
                 del self.qoe_sessions[session_id]
+        if len(idle) == slice_ or len(expired) == slice_:
+            self._idle_behind.add(partition)
+        else:
+            self._idle_behind.discard(partition)
 
     async def _close(self, session_id: str, state: qoe.SessionQoe) -> None:
         """Keep the session as closed (later events and replays change nothing) and publish

@@ -20,7 +20,9 @@ Rules, as SPEC §3 defines them and where it is silent:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
 IDLE_CLOSE_MS = 10 * 60 * 1000
@@ -150,6 +152,12 @@ def close_if_idle(
         return state
     stopped = _stopped(state, state.last_ts_ms, buffering_too=True)
     return replace(stopped, closed="timeout", closed_offset=at_offset)
+
+
+def due(times: Mapping[str, int], deadline_ms: int, limit: int) -> list[str]:
+    """Up to ``limit`` keys of ``times`` (key -> time) whose time is ``deadline_ms`` or earlier,
+    in the mapping's order: the sessions to close (or drop) now, a slice at a time."""
+    return list(islice((key for key, at in times.items() if at <= deadline_ms), limit))
 
 
 def summary(session_id: str, state: SessionQoe) -> dict[str, Any]:

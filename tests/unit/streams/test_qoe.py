@@ -100,3 +100,10 @@ def test_a_closed_state_remembers_the_offset_of_the_record_that_closed_it():
     idle = qoe.close_if_idle(state, T0 + qoe.IDLE_CLOSE_MS, at_offset=99)
     assert (idle.closed, idle.closed_offset) == ("timeout", 99)
     assert qoe.SessionQoe.of_json(idle.to_json()) == idle
+
+
+def test_due_gives_a_slice_of_the_sessions_at_or_before_the_deadline():
+    times = {"a": 10, "b": 50, "c": 20, "d": 30, "e": 5}
+    assert qoe.due(times, 20, 10) == ["a", "c", "e"]
+    assert qoe.due(times, 20, 2) == ["a", "c"]
+    assert qoe.due(times, 4, 10) == []
