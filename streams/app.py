@@ -257,10 +257,13 @@ class Counter:
             return found
         fresh = ({partition} | self.assigned()) - self._open.keys()
         committed = await self.committed()
+        began = time.monotonic()
         for p in fresh:
             self._open[p] = {}
             self._closed.setdefault(p, {})
+        states = 0
         for sid, value in list(self.qoe_sessions.items()):
+            states += 1
             held = value.get("partition") if value else None
             if held not in fresh:
                 continue
@@ -271,6 +274,14 @@ class Counter:
             closed_offset = value.get("closed_offset")
             if closed_offset is None or closed_offset >= committed.get(held, 0):
                 await self._publish(sid, qoe.SessionQoe.of_json(value))
+        logger.info(
+            "QoE states of partitions %s read: %d open, %d closed, of %d in %.1f s",
+            sorted(fresh),
+            sum(len(self._open[p]) for p in fresh),
+            sum(len(self._closed[p]) for p in fresh),
+            states,
+            time.monotonic() - began,
+        )
         return self._open[partition]
 
     async def _close_idle(self, partition: int, now_ms: int, offset: int) -> None:
