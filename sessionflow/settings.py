@@ -31,6 +31,9 @@ class Settings(BaseModel):
     topic_prefix: str = "sessionflow."
     topic_partitions: int = Field(default=4, ge=1)
     kafka_publish_timeout_ms: int = Field(default=5000, ge=100)
+    # Largest record batch the edge's producer builds (records waiting for one partition go
+    # out together); under the broker's default message.max.bytes (1 MiB).
+    kafka_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
     # ClickHouse
     clickhouse_host: str = "localhost"
     clickhouse_port: int = 9000

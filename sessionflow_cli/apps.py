@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from sessionflow import logs
 from sessionflow.settings import Settings
@@ -16,7 +17,7 @@ def _settings(process: str) -> Settings:
     return Settings.from_environ(os.environ)
 
 
-def edge_app(settings: Settings | None = None) -> Starlette:
+def edge_app(settings: Settings | None = None) -> ASGIApp:
     """One edge process (its own Kafka producer); settings from the environment unless given."""
     from producers.app import create_app
     from sessionflow.kafka import Publisher

@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
-from starlette.requests import Request
 
 from producers.app import Edge, create_app, start_session
 from producers.contract import EVENT_TYPES, REQUIRED_PARAMS
 from schemas import codec
 from sessionflow import sessionids
 from sessionflow.errors import KafkaUnavailable
+from sessionflow.http import Incoming
 from sessionflow.settings import Settings
 
 NOW = 1_731_672_000_000
@@ -251,17 +251,8 @@ async def test_a_handler_runs_alone_with_its_dependencies_passed_in(publisher):
     async def receive():
         return received.pop(0)
 
-    request = Request(
-        {
-            "type": "http",
-            "method": "POST",
-            "path": "/api/v1/sessions",
-            "headers": [(b"content-type", b"application/json")],
-            "query_string": b"",
-        },
-        receive,
-    )
-    response = await start_session(Edge(SETTINGS, publisher, clock=lambda: NOW), request)
-    assert response.status_code == 201
-    assert response.headers["location"].startswith("/api/v1/sessions/")
+    request = Incoming({"headers": [(b"content-type", b"application/json")]}, receive)
+    answer = await start_session(Edge(SETTINGS, publisher, clock=lambda: NOW), request)
+    assert answer.status == 201
+    assert (answer.header("location") or "").startswith("/api/v1/sessions/")
     assert len(publisher.records) == 1
