@@ -156,6 +156,20 @@ class _Batch:
         return waiter
 
 
+class _ClosingBuilder(BatchBuilder):  # type: ignore[misc]
+    """A record batch that takes no more records once aiokafka has drained it: the idempotent
+    producer counts a batch's records for its sequence numbers when it drains it
+    (``set_producer_state``), before it builds the bytes; a record added in between would be
+    sent beyond the counted sequence, and the broker refuses the partition's next batch
+    (``OutOfOrderSequenceNumber``)."""
+
+    def _set_producer_state(
+        self, producer_id: int, producer_epoch: int, base_sequence: int
+    ) -> None:
+        self.close()
+        super()._set_producer_state(producer_id, producer_epoch, base_sequence)
+
+
 @functools.lru_cache(maxsize=131_072)
 def _key_hash(key: bytes) -> int:
     """Java's murmur2 of a record key (Kafka's default partitioner), cached: a session's ~60
@@ -236,7 +250,8 @@ class Publisher:
         batch = self._open.get(tp)
         waiter = None if batch is None else batch.add(key, value, timestamp_ms, extra, deadline_ms)
         if waiter is None:
-            batch = self._open[tp] = _Batch(topic, producer.create_batch(), time.perf_counter())
+            builder = _ClosingBuilder(self._settings.kafka_max_batch_bytes, 0)  # 0: uncompressed
+            batch = self._open[tp] = _Batch(topic, builder, time.perf_counter())
             waiter = batch.add(key, value, timestamp_ms, extra, deadline_ms)
             assert waiter is not None  # a batch always takes its first record, whatever its size
             task = asyncio.create_task(self._submit(producer, tp, batch))
@@ -245,11 +260,17 @@ class Publisher:
         return partition, await waiter
 
     async def _partition_of(self, topic: str, key: bytes | None) -> int:
-        """The partition Kafka's default partitioner gives ``key`` (random without a key)."""
+        """The partition Kafka's default partitioner gives ``key`` (random without a key).
+
+        Only a topic's first record waits (for its metadata); later refreshes read the
+        producer's metadata without waiting, so records of one key keep their order."""
         known = self._partitions.get(topic)
         now = time.monotonic()
         if known is None or now - known[0] > self.PARTITIONS_TTL_S:
-            known = self._partitions[topic] = (now, await self.partitions(topic))
+            assert self._producer is not None
+            found = self._producer.client.cluster.partitions_for_topic(topic)
+            partitions = sorted(found) if found else await self.partitions(topic)
+            known = self._partitions[topic] = (now, partitions)
         partitions = known[1]
         if key is None:
             return random.choice(partitions)
