@@ -134,9 +134,9 @@ class _Batch:
 
     topic: str
     builder: BatchBuilder
-    started: float
     waiters: list[asyncio.Future[int]] = field(default_factory=list)
     deadlines_ms: list[int] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # perf_counter() of each record's publish
     expired: int = 0  # waiters before this index are past their deadline (answered 503)
     timer: asyncio.TimerHandle | None = None
     done: bool = False
@@ -153,6 +153,7 @@ class _Batch:
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         self.deadlines_ms.append(deadline_ms)
+        self.started.append(time.perf_counter())
         return waiter
 
 
@@ -251,7 +252,7 @@ class Publisher:
         waiter = None if batch is None else batch.add(key, value, timestamp_ms, extra, deadline_ms)
         if waiter is None:
             builder = _ClosingBuilder(self._settings.kafka_max_batch_bytes, 0)  # 0: uncompressed
-            batch = self._open[tp] = _Batch(topic, builder, time.perf_counter())
+            batch = self._open[tp] = _Batch(topic, builder)
             waiter = batch.add(key, value, timestamp_ms, extra, deadline_ms)
             assert waiter is not None  # a batch always takes its first record, whatever its size
             task = asyncio.create_task(self._submit(producer, tp, batch))
@@ -329,11 +330,11 @@ class Publisher:
             batch.timer.cancel()
         waiting = [(i, w) for i, w in enumerate(batch.waiters) if not w.done()]
         if exc is None:
+            now = time.perf_counter()
+            latency = metrics.KAFKA_PRODUCE_LATENCY.labels(tp.topic)
             for index, waiter in waiting:
                 waiter.set_result(base + index)
-            metrics.KAFKA_PRODUCE_LATENCY.labels(tp.topic).observe(
-                time.perf_counter() - batch.started
-            )
+                latency.observe(now - batch.started[index])
             return
         metrics.KAFKA_PRODUCE_FAILURES.labels(tp.topic, type(exc).__name__).inc(len(waiting))
         logger.warning(

@@ -47,6 +47,26 @@ def test_redelivered_batch_is_stored_once(settings, clickhouse):
     assert row == [("s", ["k"], None)]
 
 
+def test_a_record_twice_in_one_batch_is_stored_once(settings, clickhouse):
+    """A rebalance while the sink gathers a batch rewinds a kept partition to its committed
+    offset: the batch then holds the same records twice, both past the partition's bound."""
+    topics = Topics(settings.topic_prefix)
+    writer = ClickHouseWriter(clickhouse, topics, 5000)
+    at = 1_731_672_000_000
+    batch = [
+        ConsumedRecord(topics.media_events, 1, offset, None,
+                       codec.media_events().encode(start_record(f"{offset + 77:064x}", at)))
+        for offset in range(4)
+    ]  # fmt: skip
+    result = writer.write(batch + batch[1:])
+    assert (result.sessions, result.events, result.duplicates) == (4, 4, 3)
+    db = settings.clickhouse_database
+    assert clickhouse.execute(f"SELECT count(), uniqExact(session_id) FROM {db}.sessions") == [
+        (4, 4)
+    ]
+    assert clickhouse.execute(f"SELECT count() FROM {db}.events") == [(4,)]
+
+
 def test_undecodable_records_are_rejected_not_fatal(settings, clickhouse):
     topics = Topics(settings.topic_prefix)
     result = ClickHouseWriter(clickhouse, topics, 5000).write(
