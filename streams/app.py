@@ -49,6 +49,11 @@ _counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at"
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
+# QoE states kept decoded in memory (~0.5 KB each): every open session of a worker that follows
+# 100,000 concurrent viewers; past that (a flood of sessionStarts) the oldest are read back
+# from the table when their next event comes.
+QOE_STATES_CACHED = 100_000
+
 # A closed session's state stays this long (stream time) after its close: the summary is re-sent
 # from it if the worker crashes before Kafka acknowledged it (sent before the next offset
 # commit, within a second). Then it is dropped (a tombstone): later events of the session find
@@ -114,9 +119,9 @@ class Counter:
     # every offset commit, like the counts): one per session and second instead of one per
     # event (a compressed or backlogged session sent 60 and made restarts replay them all).
     qoe_dirty: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    # Decoded states of the sessions this process follows (open, or closed and still kept):
-    # reading them back from the table for every event (JSON in RocksDB) was a tenth of the
-    # worker's time. Entries leave with their session or their partition.
+    # Decoded states of the sessions this process follows (open, or closed and still kept), the
+    # QOE_STATES_CACHED most recently changed: reading them back from the table for every event
+    # (JSON in RocksDB) was a tenth of the worker's time. The table always has them too.
     _states: dict[str, qoe.SessionQoe] = field(default_factory=dict)
     # Metric series counted for every record, looked up once (labels() per record was 2 %).
     _consumed: Any = None
@@ -363,12 +368,19 @@ class Counter:
             stored = self.qoe_sessions[session_id]
             if not stored:
                 return None
-            state = self._states[session_id] = qoe.SessionQoe.of_json(stored)
+            state = qoe.SessionQoe.of_json(stored)
+            self._cache(session_id, state)
         return state
+
+    def _cache(self, session_id: str, state: qoe.SessionQoe) -> None:
+        self._states.pop(session_id, None)  # to the end: the cache drops the oldest first
+        self._states[session_id] = state
+        if len(self._states) > QOE_STATES_CACHED:
+            del self._states[next(iter(self._states))]
 
     def _keep(self, session_id: str, state: qoe.SessionQoe) -> None:
         """Store ``state`` locally now; its changelog record goes out at the next flush."""
-        self._states[session_id] = state
+        self._cache(session_id, state)
         value = state.to_json()
         self.qoe_sessions.data[session_id] = value
         self.qoe_dirty[session_id] = (state.partition, value)
