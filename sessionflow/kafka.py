@@ -171,7 +171,7 @@ class _ClosingBuilder(BatchBuilder):  # type: ignore[misc]
         super()._set_producer_state(producer_id, producer_epoch, base_sequence)
 
 
-@functools.lru_cache(maxsize=131_072)
+@functools.lru_cache(maxsize=65_536)
 def _key_hash(key: bytes) -> int:
     """Java's murmur2 of a record key (Kafka's default partitioner), cached: a session's ~60
     records share their key, and the pure-Python hash was 7 % of the edge's CPU."""
