@@ -53,11 +53,7 @@ def test_a_record_twice_in_one_batch_is_stored_once(settings, clickhouse):
     topics = Topics(settings.topic_prefix)
     writer = ClickHouseWriter(clickhouse, topics, 5000)
     at = 1_731_672_000_000
-    batch = [
-        ConsumedRecord(topics.media_events, 1, offset, None,
-                       codec.media_events().encode(start_record(f"{offset + 77:064x}", at)))
-        for offset in range(4)
-    ]  # fmt: skip
+    batch = session_batch(topics, 0, [f"{n + 77:064x}" for n in range(4)], at)
     result = writer.write(batch + batch[1:])
     assert (result.sessions, result.events, result.duplicates) == (4, 4, 3)
     db = settings.clickhouse_database
