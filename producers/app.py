@@ -28,7 +28,7 @@ from producers.records import media_event_record
 from producers.validation import NOT_SESSION_START as OTHER_EVENTS
 from producers.validation import SESSION_START, EventValidator
 from schemas import codec
-from sessionflow import kafka, metrics, sessionids
+from sessionflow import kafka, sessionids
 from sessionflow.acceptance import edge_deadline_ms
 from sessionflow.errors import (
     ExpiredSession,
@@ -38,8 +38,15 @@ from sessionflow.errors import (
     Unavailable,
     UnknownSession,
 )
-from sessionflow.http import Answer, BodyTooLarge, FixedHeaders, Incoming, json_response
-from sessionflow.ops import Check, RequestMetrics, ops_routes
+from sessionflow.http import (
+    Answer,
+    BodyTooLarge,
+    FixedHeaders,
+    Incoming,
+    json_response,
+    raw_headers,
+)
+from sessionflow.ops import Check, RequestMetrics, RouteMetrics, ops_routes
 from sessionflow.settings import Settings
 from sessionflow.topics import Topics
 
@@ -94,12 +101,17 @@ def _created(session_id: str) -> Answer:
 NO_CONTENT = Answer(204)
 
 
-def _error(status: int, message: str, errors: list[FieldError] | None = None) -> Answer:
+def _error(
+    status: int,
+    message: str,
+    errors: list[FieldError] | None = None,
+    *headers: tuple[bytes, bytes],
+) -> Answer:
     body = {
         "message": message,
         "errors": [{"path": e.path, "error": e.error} for e in errors or []],
     }
-    return Answer.json(body, status)
+    return Answer.json(body, status, *headers)
 
 
 @dataclass(frozen=True)
@@ -122,8 +134,7 @@ def _refused(exc: InvalidInput | Unavailable) -> Answer:
     """400 for data the contract refuses; 503 with ``Retry-After`` when Kafka cannot take it."""
     if isinstance(exc, InvalidInput):
         return _error(400, exc.message, exc.errors)
-    body = {"message": str(exc), "errors": []}
-    return Answer.json(body, 503, (b"retry-after", str(exc.retry_after).encode()))
+    return _error(503, str(exc), None, (b"retry-after", str(exc.retry_after).encode()))
 
 
 async def parse(edge: Edge, request: Incoming) -> object:
@@ -294,21 +305,16 @@ class CollectionApp:
     def __init__(self, edge: Edge, fallback: ASGIApp, fixed_headers: Mapping[str, str]) -> None:
         self.edge = edge
         self.fallback = fallback
-        self.fixed = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in fixed_headers.items()
-        ]
-        self._counters: dict[tuple[str, int], Any] = {}
-        self._latency = {
-            route: metrics.HTTP_LATENCY.labels("edge", route, "POST")
-            for route in (SESSIONS, EVENTS)
-        }
+        self.fixed = raw_headers(fixed_headers)
+        self.metrics = RouteMetrics("edge")
 
-    def _route(self, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+    @staticmethod
+    def _route(path: str) -> tuple[str, Handler, dict[str, str]] | None:
         if path == SESSIONS:
             return SESSIONS, start_session, {}
-        if path.startswith(SESSIONS) and path.endswith(EVENTS_SUFFIX):
+        if path.startswith(SESSIONS + "/") and path.endswith(EVENTS_SUFFIX):
             sid = path[len(SESSIONS) + 1 : -len(EVENTS_SUFFIX)]
-            if sid and "/" not in sid and path[len(SESSIONS)] == "/":
+            if sid and "/" not in sid:
                 return EVENTS, session_event, {"sid": sid}
         return None
 
@@ -329,13 +335,7 @@ class CollectionApp:
             logger.exception("unhandled error on POST %s", scope["path"])
             answer = _error(500, "internal error")
         await answer.send(send, self.fixed)
-        counter = self._counters.get((route, answer.status))
-        if counter is None:
-            counter = self._counters[(route, answer.status)] = metrics.HTTP_REQUESTS.labels(
-                "edge", route, "POST", str(answer.status)
-            )
-        counter.inc()
-        self._latency[route].observe(time.perf_counter() - started)
+        self.metrics.record(route, "POST", answer.status, time.perf_counter() - started)
 
 
 def create_app(

@@ -26,12 +26,26 @@ def json_response(
     )
 
 
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+def raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI wants them: latin-1 bytes, lower-case names."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def with_fixed(headers: RawHeaders, fixed: RawHeaders) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus each of ``fixed`` whose name they do not set."""
+    names = {name for name, _ in headers}
+    return [*headers, *((k, v) for k, v in fixed if k not in names)]
+
+
 class FixedHeaders:
     """ASGI middleware: add ``headers`` to every HTTP response (including framework errors)."""
 
     def __init__(self, app: ASGIApp, headers: Mapping[str, str]) -> None:
         self.app = app
-        self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw = raw_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,9 +54,7 @@ class FixedHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.raw if k not in names]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = {**message, "headers": with_fixed(message.get("headers", []), self.raw)}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -73,13 +85,12 @@ class Answer:
         ]
         return response
 
-    async def send(self, send: Send, fixed: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    async def send(self, send: Send, fixed: RawHeaders = ()) -> None:
         """Send it on an ASGI connection, with ``fixed`` headers it does not set itself."""
         headers = list(self.headers)
         if self.body or self.status not in (204, 304):
             headers.append((b"content-length", str(len(self.body)).encode()))
-        names = {name for name, _ in headers}
-        headers += [(k, v) for k, v in fixed if k not in names]
+        headers = with_fixed(headers, fixed)
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 

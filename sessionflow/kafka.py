@@ -139,14 +139,13 @@ class _Batch:
     started: list[float] = field(default_factory=list)  # perf_counter() of each record's publish
     expired: int = 0  # waiters before this index are past their deadline (answered 503)
     timer: asyncio.TimerHandle | None = None
-    done: bool = False
 
     def add(
         self, key: bytes | None, value: bytes, timestamp_ms: int | None,
         headers: list[tuple[str, bytes]], deadline_ms: int,
     ) -> asyncio.Future[int] | None:  # fmt: skip
         """The new record's future, or None once the batch is full or being written."""
-        if self.done or self.builder.append(
+        if self.builder.append(
             key=key, value=value, timestamp=timestamp_ms, headers=headers
         ) is None:  # fmt: skip
             return None
@@ -245,7 +244,7 @@ class Publisher:
         if deadline_ms is None:
             deadline_ms = int(time.time() * 1000) + self._settings.kafka_publish_timeout_ms
         if partition is None:
-            partition = await self._partition_of(topic, key)
+            partition = await self._partition_of(producer, topic, key)
         tp = TopicPartition(topic, partition)
         extra = list(headers) if headers else []
         batch = self._open.get(tp)
@@ -260,7 +259,7 @@ class Publisher:
             task.add_done_callback(self._tasks.discard)
         return partition, await waiter
 
-    async def _partition_of(self, topic: str, key: bytes | None) -> int:
+    async def _partition_of(self, producer: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
         """The partition Kafka's default partitioner gives ``key`` (random without a key).
 
         Only a topic's first record waits (for its metadata); later refreshes read the
@@ -268,8 +267,7 @@ class Publisher:
         known = self._partitions.get(topic)
         now = time.monotonic()
         if known is None or now - known[0] > self.PARTITIONS_TTL_S:
-            assert self._producer is not None
-            found = self._producer.client.cluster.partitions_for_topic(topic)
+            found = producer.client.cluster.partitions_for_topic(topic)
             partitions = sorted(found) if found else await self.partitions(topic)
             known = self._partitions[topic] = (now, partitions)
         partitions = known[1]
@@ -323,8 +321,7 @@ class Publisher:
     def _finish(
         self, tp: TopicPartition, batch: _Batch, exc: BaseException | None, base: int = 0
     ) -> None:
-        batch.done = True
-        if self._open.get(tp) is batch:
+        if self._open.get(tp) is batch:  # no more records join it
             del self._open[tp]
         if batch.timer is not None:
             batch.timer.cancel()

@@ -87,13 +87,31 @@ def ops_routes(checks: Mapping[str, Check]) -> list[Route]:
     ]
 
 
+class RouteMetrics:
+    """Counts and times a process's requests by route template (not by path: a session id in
+    the path would make one series per session), on metric series looked up once each."""
+
+    def __init__(self, process: str) -> None:
+        self.process = process
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        series = self._series.get((route, method, status))
+        if series is None:
+            series = self._series[(route, method, status)] = (
+                metrics.HTTP_REQUESTS.labels(self.process, route, method, str(status)),
+                metrics.HTTP_LATENCY.labels(self.process, route, method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
+
+
 class RequestMetrics:
-    """ASGI middleware: count and time every request by route template (not by path: a
-    session id in the path would make one series per session)."""
+    """ASGI middleware: ``RouteMetrics`` for every request of ``app``."""
 
     def __init__(self, app: ASGIApp, process: str) -> None:
         self.app = app
-        self.process = process
+        self.metrics = RouteMetrics(process)
 
     @staticmethod
     def _route(scope: Scope) -> str:
@@ -117,10 +135,8 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route, method = self._route(scope), scope["method"]
-            metrics.HTTP_REQUESTS.labels(self.process, route, method, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(self.process, route, method).observe(
-                time.perf_counter() - started
+            self.metrics.record(
+                self._route(scope), scope["method"], status, time.perf_counter() - started
             )
 
 

@@ -127,11 +127,6 @@ class Counter:
     _consumed: Any = None
     _not_a_start: Any = None
 
-    def __post_init__(self) -> None:
-        topic = Topics(self.settings.topic_prefix).media_events
-        self._consumed = metrics.RECORDS_CONSUMED.labels("worker", topic)
-        self._not_a_start = metrics.RECORDS_SKIPPED.labels("not-a-session-start")
-
     # The next offset to process per source partition, to tell a gap (records Faust skipped)
     # from contiguous progress. In memory for every record; persisted in ``progress`` every
     # PROGRESS_EVERY records only: after a restart the persisted value may lag the committed
@@ -147,6 +142,11 @@ class Counter:
     _closed: dict[int, dict[str, int]] = field(default_factory=dict)  # dropped CLOSED_KEPT_MS on
     _idle_checked_ms: dict[int, int] = field(default_factory=dict)
     _idle_behind: set[int] = field(default_factory=set)  # partitions with a slice left to do
+
+    def __post_init__(self) -> None:
+        topic = Topics(self.settings.topic_prefix).media_events
+        self._consumed = metrics.RECORDS_CONSUMED.labels("worker", topic)
+        self._not_a_start = metrics.RECORDS_SKIPPED.labels("not-a-session-start")
 
     async def process(self, item: ConsumedRecord) -> None:
         """Count ``item``, first filling any gap Faust left before it in its partition."""
