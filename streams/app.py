@@ -12,7 +12,6 @@ with a record is the ``Counter``'s, whose methods take the record and use the ta
 
 from __future__ import annotations
 
-import contextvars
 import glob
 import logging
 import re
@@ -40,12 +39,9 @@ from sessionflow.topics import Topics
 from streams import counting, qoe
 from streams.durability import DurableProducer
 from streams.segments import Matchers, apply_marker, segments_of
+from streams.writeback import WriteBack
 
 logger = logging.getLogger(__name__)
-
-# The time the record being processed counts at (seconds): Faust windows are chosen from it.
-_counted_at: contextvars.ContextVar[float] = contextvars.ContextVar("counted_at")
-
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
@@ -53,6 +49,9 @@ PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 # 100,000 concurrent viewers; past that (a flood of sessionStarts) the oldest are read back
 # from the table when their next event comes.
 QOE_STATES_CACHED = 100_000
+# Window counts kept in memory, per unit: a window per (org, app, source partition) and bucket
+# in use, read back from the table when not.
+WINDOWS_CACHED = 20_000
 
 # A closed session's state stays this long (stream time) after its close: the summary is re-sent
 # from it if the worker crashes before Kafka acknowledged it (sent before the next offset
@@ -75,10 +74,6 @@ CHANGELOG_TOPIC_CONFIGS = {
 # The latest count of every window and segment touched since the last flush, by window key
 # (org, app, source partition); encoded only when sent.
 Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
-
-
-def _window_time(event: Any = None) -> float:
-    return _counted_at.get()
 
 
 async def _running(app: faust.App) -> None:
@@ -113,16 +108,11 @@ class Counter:
     markers_codec: codec.AvroCodec = field(default_factory=codec.segment_markers)
     matchers: Matchers = field(default_factory=Matchers)
     pending: dict[str, Touched] = field(default_factory=dict)
-    # QoE states changed since the last flush: (source partition, value) by session id. The
-    # table's local store has them at once (Faust's RocksDB store writes only in the context
-    # of the record being processed); their changelog records go out once per flush (before
-    # every offset commit, like the counts): one per session and second instead of one per
-    # event (a compressed or backlogged session sent 60 and made restarts replay them all).
-    qoe_dirty: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    # Decoded states of the sessions this process follows (open, or closed and still kept), the
-    # QOE_STATES_CACHED most recently changed: reading them back from the table for every event
-    # (JSON in RocksDB) was a tenth of the worker's time. The table always has them too.
-    _states: dict[str, qoe.SessionQoe] = field(default_factory=dict)
+    # The window counts and the QoE states, written back to their tables once per flush
+    # (``streams.writeback``): a window's state once instead of once per sessionStart, a
+    # session's once instead of once per event. QoE states are kept decoded.
+    window_counts: dict[Unit, WriteBack] = field(default_factory=dict)
+    qoe_states: WriteBack = field(init=False)
     # Metric series counted for every record, looked up once (labels() per record was 2 %).
     _consumed: Any = None
     _not_a_start: Any = None
@@ -147,6 +137,18 @@ class Counter:
         topic = Topics(self.settings.topic_prefix).media_events
         self._consumed = metrics.RECORDS_CONSUMED.labels("worker", topic)
         self._not_a_start = metrics.RECORDS_SKIPPED.labels("not-a-session-start")
+        self.window_counts = {
+            unit: WriteBack(
+                wrapper.table, WINDOWS_CACHED, on_written=wrapper.table._maybe_set_key_ttl
+            )
+            for unit, wrapper in self.windows.items()
+        }
+        self.qoe_states = WriteBack(
+            self.qoe_sessions,
+            QOE_STATES_CACHED,
+            encode=qoe.SessionQoe.to_json,
+            decode=qoe.SessionQoe.of_json,
+        )
 
     async def process(self, item: ConsumedRecord) -> None:
         """Count ``item``, first filling any gap Faust left before it in its partition."""
@@ -176,9 +178,8 @@ class Counter:
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions taken away by a rebalance: their next owner starts from the table."""
-        self.send_qoe_states(partitions)
-        for session_id in [s for s, st in self._states.items() if st.partition in partitions]:
-            del self._states[session_id]  # the partition's next owner may change them
+        for written_back in (*self.window_counts.values(), self.qoe_states):
+            written_back.forget(partitions)
         for partition in partitions:
             self.next_offset.pop(partition, None)
             self._persisted.pop(partition, None)
@@ -229,18 +230,19 @@ class Counter:
             await self._to_dead_letter(DeadLetter(item, "late", f"session_time_ms={at_ms}"))
             return
         metrics.RECORDS_COUNTED.inc()
-        if self._state(record["session_id"]) is None:
+        if self.qoe_states.get(item.partition, record["session_id"]) is None:
             opened = qoe.start(record, item.offset, item.partition)
-            self._keep(record["session_id"], opened)
+            self.qoe_states.put(item.partition, record["session_id"], opened)
             open_sessions = await self._open_sessions(item.partition)
             open_sessions[record["session_id"]] = opened.last_received_ms
-        _counted_at.set(at_ms / 1000)
         matched = segments_of(self._spans(item.partition), record, item.offset, self.matchers)
         for window in counting.windows(record["org_id"], record["app_id"], at_ms, item.partition):
-            table = self.windows[window.unit]
-            state, changed = counting.apply(table[window.key].value(), matched, item.offset)
+            counts = self.window_counts[window.unit]
+            # Faust's key of the window (its tumbling range, in seconds).
+            key = (window.key, counts.table.window.current(at_ms / 1000))
+            state, changed = counting.apply(counts.get(item.partition, key), matched, item.offset)
             if changed:
-                table[window.key] = state
+                counts.put(item.partition, key, state)
             # Announced even when the record was already applied: a crash may have lost the
             # count update after the changelog got the state. Versions make it idempotent.
             # Updates of one window are coalesced until the next flush (before every commit).
@@ -256,7 +258,7 @@ class Counter:
         self, item: ConsumedRecord, session_id: str, event_type: str, received_ms: int, ts_ms: int
     ) -> None:
         """Apply one event to its session's QoE state; publish the summary when it closes."""
-        state = self._state(session_id)
+        state = self.qoe_states.get(item.partition, session_id)
         if state is None:
             return  # not counted (refused, late) or closed already: nothing to follow
         after = qoe.apply(state, event_type, ts_ms, received_ms, item.offset)
@@ -265,7 +267,7 @@ class Counter:
         if after.closed is not None:
             await self._close(session_id, after)
             return
-        self._keep(session_id, after)
+        self.qoe_states.put(item.partition, session_id, after)
         (await self._open_sessions(item.partition))[session_id] = after.last_received_ms
 
     async def _open_sessions(self, partition: int) -> dict[str, int]:
@@ -321,7 +323,7 @@ class Counter:
         slice_ = self.settings.qoe_close_slice
         idle = qoe.due(open_sessions, now_ms - self.settings.qoe_idle_close_ms, slice_)
         for session_id in idle:
-            known = self._state(session_id)
+            known = self.qoe_states.get(partition, session_id)
             if known is None:
                 open_sessions.pop(session_id, None)  # dropped already: nothing to close
                 continue
@@ -339,8 +341,7 @@ class Counter:
         expired = qoe.due(closed, now_ms - CLOSED_KEPT_MS, slice_)
         for session_id in expired:
             del closed[session_id]
-            self.qoe_dirty.pop(session_id, None)
-            self._states.pop(session_id, None)
+            self.qoe_states.discard(session_id)
             if self.qoe_sessions[session_id]:
                 del self.qoe_sessions[session_id]
         if len(idle) == slice_ or len(expired) == slice_:
@@ -351,7 +352,7 @@ class Counter:
     async def _close(self, session_id: str, state: qoe.SessionQoe) -> None:
         """Keep the session as closed (later events and replays change nothing) and publish
         its summary."""
-        self._keep(session_id, state)
+        self.qoe_states.put(state.partition, session_id, state)
         (await self._open_sessions(state.partition)).pop(session_id, None)
         self._closed.setdefault(state.partition, {})[session_id] = state.last_received_ms
         await self._publish(session_id, state)
@@ -361,36 +362,11 @@ class Counter:
         value = self.summaries_codec.encode(qoe.summary(session_id, state))
         await self.summaries_out.send(key=session_id.encode(), value=value)
 
-    def _state(self, session_id: str) -> qoe.SessionQoe | None:
-        """The session's QoE state, or None when it has none (never counted, or dropped)."""
-        state = self._states.get(session_id)
-        if state is None:
-            stored = self.qoe_sessions[session_id]
-            if not stored:
-                return None
-            state = qoe.SessionQoe.of_json(stored)
-            self._cache(session_id, state)
-        return state
-
-    def _cache(self, session_id: str, state: qoe.SessionQoe) -> None:
-        self._states.pop(session_id, None)  # to the end: the cache drops the oldest first
-        self._states[session_id] = state
-        if len(self._states) > QOE_STATES_CACHED:
-            del self._states[next(iter(self._states))]
-
-    def _keep(self, session_id: str, state: qoe.SessionQoe) -> None:
-        """Store ``state`` locally now; its changelog record goes out at the next flush."""
-        self._cache(session_id, state)
-        value = state.to_json()
-        self.qoe_sessions.data[session_id] = value
-        self.qoe_dirty[session_id] = (state.partition, value)
-
-    def send_qoe_states(self, partitions: set[int] | None = None) -> None:
-        """Write the changed QoE states (of ``partitions``, default all) to the changelog."""
-        for session_id, (partition, value) in list(self.qoe_dirty.items()):
-            if partitions is None or partition in partitions:
-                del self.qoe_dirty[session_id]
-                self.qoe_sessions.send_changelog(partition, session_id, value)
+    def write_back(self) -> None:
+        """Write the changed window counts and QoE states to their tables (local store and
+        changelog): at every flush, before the offsets are committed."""
+        for written_back in (*self.window_counts.values(), self.qoe_states):
+            written_back.flush()
 
     async def send_counts(self) -> None:
         """Publish the latest count of every window touched since the last call: one record
@@ -526,9 +502,9 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     counter = Counter(
         settings=settings,
         windows={
-            unit: table(f"window-counts-{unit.value}", dict)
-            .tumbling(timedelta(milliseconds=unit.ms), expires=expires)
-            .clone(relative_to=_window_time)
+            unit: table(f"window-counts-{unit.value}", dict).tumbling(
+                timedelta(milliseconds=unit.ms), expires=expires
+            )
             for unit in STORED_UNITS
         },
         progress=table("source-progress", int),
@@ -557,10 +533,10 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     assert isinstance(producer, DurableProducer)
     producer.before_flush.append(counter.send_counts)
 
-    async def send_qoe_states() -> None:
-        counter.send_qoe_states()
+    async def write_back() -> None:
+        counter.write_back()
 
-    producer.before_flush.append(send_qoe_states)
+    producer.before_flush.append(write_back)
 
     @app.timer(0.25)  # type: ignore[untyped-decorator]
     async def publish_counts() -> None:

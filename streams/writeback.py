@@ -1,0 +1,111 @@
+"""Write-back for the worker's Faust tables: changed values wait in memory and reach the
+table's local store and its changelog once per flush (before every offset commit), however
+many records changed them meanwhile.
+
+Faust writes a table per assignment: a local-store write (RocksDB: a serialized key and value)
+and a changelog record for every change. A session changes its QoE state with each of its ~60
+events, and every sessionStart changes the same three windows of its partition: that was half
+of the worker's time and most of its changelog. Written back, a state is stored and logged
+once per flush (about a second), with the value it has then.
+
+Exactness does not move: the offsets of the source are committed only after a flush (the
+worker's ``DurableProducer`` runs the flush hooks first and stops the process on a lost write);
+a crash before it loses only writes of records that are replayed, and every value holds the
+offsets it applied. The local store is written before the changelog record is sent, and Faust
+advances the store's persisted changelog offset only when that record is acknowledged, so a
+restart never skips a change the store lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust.stores.rocksdb import Store as RocksDBStore
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def store_write(table: Any, partition: int, items: Iterable[tuple[Any, Any]]) -> None:
+    """Write ``items`` (key, value) to ``table``'s local store for ``partition``, outside the
+    stream (Faust's own store write takes the partition from the record being processed)."""
+    store = table.data
+    if isinstance(store, RocksDBStore):
+        db = store._db_for_partition(partition)
+        for key, value in items:
+            db.put(store._encode_key(key), store._encode_value(value))
+    else:  # memory://: a dict
+        for key, value in items:
+            store[key] = value
+
+
+@dataclass
+class WriteBack:
+    """Changes to one Faust table, by key: kept in memory (``encode``d when written) and read
+    through a cache of the ``max_cached`` most recently used values (a miss reads the table's
+    store, in the context of the record being processed, and ``decode``s it).
+
+    ``on_written(key, partition)`` runs for every key written at a flush (windowed tables:
+    Faust's expiry bookkeeping, which its own writes do)."""
+
+    table: Any
+    max_cached: int
+    encode: Callable[[Any], Any] = _same
+    decode: Callable[[Any], Any] = _same
+    on_written: Callable[[Any, int], None] | None = None
+    # key -> (partition, value): ``dirty`` waits for the next flush, ``cached`` is read.
+    dirty: dict[Any, tuple[int, Any]] = field(default_factory=dict)
+    cached: dict[Any, tuple[int, Any]] = field(default_factory=dict)
+
+    def get(self, partition: int, key: Any) -> Any:
+        """The value of ``key`` (of ``partition``), or None when the table has none."""
+        found = self.cached.get(key) or self.dirty.get(key)
+        if found is not None:
+            return found[1]
+        stored = self.table.data.get(key)
+        if not stored:
+            return None
+        value = self.decode(stored)
+        self._cache(key, (partition, value))
+        return value
+
+    def put(self, partition: int, key: Any, value: Any) -> None:
+        self.dirty[key] = self._cache(key, (partition, value))
+
+    def discard(self, key: Any) -> None:
+        """Forget ``key``'s pending change and cached value (it is being deleted)."""
+        self.dirty.pop(key, None)
+        self.cached.pop(key, None)
+
+    def flush(self, partitions: set[int] | None = None) -> int:
+        """Write the changes (of ``partitions``, default all) to the local store, then to the
+        changelog; return how many keys were written."""
+        by_partition: dict[int, list[tuple[Any, Any]]] = {}
+        for key, (partition, value) in list(self.dirty.items()):
+            if partitions is None or partition in partitions:
+                del self.dirty[key]
+                by_partition.setdefault(partition, []).append((key, self.encode(value)))
+        for partition, items in by_partition.items():
+            store_write(self.table, partition, items)
+            for key, value in items:
+                self.table.send_changelog(partition, key, value)
+                if self.on_written is not None:
+                    self.on_written(key, partition)
+        return sum(len(items) for items in by_partition.values())
+
+    def forget(self, partitions: set[int]) -> None:
+        """Write the changes of ``partitions`` and drop their cached values: the partitions'
+        next owner may change them."""
+        self.flush(partitions)
+        for key in [k for k, (p, _) in self.cached.items() if p in partitions]:
+            del self.cached[key]
+
+    def _cache(self, key: Any, entry: tuple[int, Any]) -> tuple[int, Any]:
+        self.cached.pop(key, None)  # to the end: the oldest goes first
+        self.cached[key] = entry
+        if len(self.cached) > self.max_cached:
+            del self.cached[next(iter(self.cached))]
+        return entry
