@@ -34,6 +34,7 @@ def test_events_land_typed_and_once(pipeline: Pipeline):
     db = pipeline.settings.clickhouse_database
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
     rows: list = []
+    session: list = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -42,14 +43,15 @@ def test_events_land_typed_and_once(pipeline: Pipeline):
                 f"FROM {db}.events WHERE session_id = %(sid)s ORDER BY source_offset",
                 {"sid": sid},
             )
-            if len(rows) == 5:
+            # The sink writes a batch's session rows after its events.
+            session = clickhouse.execute(
+                f"SELECT session_time_source, session_time_ms = received_ms FROM {db}.sessions "
+                "WHERE session_id = %(sid)s",
+                {"sid": sid},
+            )
+            if len(rows) == 5 and session:
                 break
             time.sleep(0.5)
-        session = clickhouse.execute(
-            f"SELECT session_time_source, session_time_ms = received_ms FROM {db}.sessions "
-            "WHERE session_id = %(sid)s",
-            {"sid": sid},
-        )
     finally:
         clickhouse.close()
     assert rows == [

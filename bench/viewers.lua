@@ -1,0 +1,132 @@
+-- wrk script: BENCH_VIEWERS concurrent viewers in real time. Each viewer plays a real session
+-- (a sessionStart, then the events of BENCH_EVENTS_FILE, one "at_ms<TAB>json" per line from
+-- sessionflow.players: 10 s pings, 1 s pings in ads, the startup burst), each event sent when
+-- its time comes after the 201; at the end (sessionComplete) the viewer starts a new session.
+-- Viewers join over BENCH_RAMP_S seconds. wrk's connections are shared: a request goes to the
+-- viewer whose next event is due first, and a connection waits (delay) until one is due.
+-- Run with one wrk thread (-t1): the viewers live in that thread's Lua state.
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } sf_timespec;
+  int clock_gettime(int clk_id, sf_timespec *tp);
+]]
+local ts = ffi.new("sf_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+local at, bodies = {}, {}
+for line in io.lines(os.getenv("BENCH_EVENTS_FILE")) do
+  local offset, body = line:match("^(%d+)\t(.*)$")
+  at[#at + 1] = tonumber(offset)
+  bodies[#bodies + 1] = body
+end
+local start_body = io.open(os.getenv("BENCH_START_FILE")):read("*a")
+local viewers = tonumber(os.getenv("BENCH_VIEWERS") or "1000")
+local ramp_ms = tonumber(os.getenv("BENCH_RAMP_S") or "60") * 1000
+
+-- A min-heap of tasks by due time: {due, location (nil: start a session), started, index}.
+local heap, size = {}, 0
+local function push(task)
+  size = size + 1
+  local i = size
+  heap[i] = task
+  while i > 1 do
+    local parent = math.floor(i / 2)
+    if heap[parent][1] <= heap[i][1] then break end
+    heap[parent], heap[i] = heap[i], heap[parent]
+    i = parent
+  end
+end
+local function pop()
+  local top = heap[1]
+  heap[1] = heap[size]
+  heap[size] = nil
+  size = size - 1
+  local i = 1
+  while true do
+    local l, r, m = 2 * i, 2 * i + 1, i
+    if l <= size and heap[l][1] < heap[m][1] then m = l end
+    if r <= size and heap[r][1] < heap[m][1] then m = r end
+    if m == i then break end
+    heap[m], heap[i] = heap[i], heap[m]
+    i = m
+  end
+  return top
+end
+
+local t0 = nil
+local counts = {starts = 0, events = 0, idle = 0, late_ms_max = 0, late_over_1s = 0,
+                sessions_done = 0}
+local codes = {}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+local function setup_viewers()
+  t0 = now_ms()
+  for v = 1, viewers do
+    push({t0 + ramp_ms * (v - 1) / viewers, nil, 0, 0})
+  end
+end
+
+function delay()
+  if t0 == nil then return 0 end
+  if size == 0 then return 50 end
+  local wait = heap[1][1] - now_ms()
+  if wait < 1 then return 0 end
+  return math.floor(wait)
+end
+
+function request()
+  if t0 == nil then setup_viewers() end
+  local now = now_ms()
+  if size == 0 or heap[1][1] > now + 20 then
+    -- Nothing due (every viewer waits for a 201): a cheap GET, counted apart.
+    counts.idle = counts.idle + 1
+    return wrk.format("GET", "/api/v1/schemas/ping", nil, "")
+  end
+  local task = pop()
+  local late = now - task[1]
+  if late > counts.late_ms_max then counts.late_ms_max = late end
+  if late > 1000 then counts.late_over_1s = counts.late_over_1s + 1 end
+  if task[2] == nil then
+    counts.starts = counts.starts + 1
+    return wrk.format("POST", "/api/v1/sessions", nil, start_body)
+  end
+  counts.events = counts.events + 1
+  local index = task[4]
+  if index < #bodies then
+    push({task[3] + at[index + 1], task[2], task[3], index + 1})
+  else
+    counts.sessions_done = counts.sessions_done + 1
+    push({now, nil, 0, 0}) -- the viewer's next session
+  end
+  return wrk.format("POST", task[2] .. "/events", nil, bodies[index])
+end
+
+-- A 201 starts the session of whichever viewer is waiting for one (they all play the same
+-- timeline); a refused sessionStart loses its viewer, and shows in the status counts.
+function response(status, headers, body)
+  codes[status] = (codes[status] or 0) + 1
+  local location = headers["location"] or headers["Location"]
+  if status == 201 and location then
+    local started = now_ms()
+    push({started + at[1], location, started, 1})
+  end
+end
+
+done = function(summary, latency, requests)
+  local statuses = {}
+  for code, n in pairs(codes) do statuses[#statuses + 1] = string.format("\"%d\":%d", code, n) end
+  io.write(string.format(
+    "JSON {\"requests\":%d,\"seconds\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f," ..
+    "\"errors\":%d,\"non2xx\":%d,\"viewers\":%d,\"starts\":%d,\"events\":%d,\"idle\":%d," ..
+    "\"sessions_done\":%d,\"max_late_ms\":%.1f,\"late_over_1s\":%d,\"statuses\":{%s}}\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, viewers, counts.starts, counts.events, counts.idle,
+    counts.sessions_done, counts.late_ms_max, counts.late_over_1s,
+    table.concat(statuses, ",")))
+end

@@ -1,0 +1,130 @@
+"""Concurrent viewers the whole pipeline holds (SPEC §5): N simulated viewers in real time for
+10 minutes, driven by wrk (``bench/viewers.lua``: each viewer plays a real session — 10 s pings,
+1 s pings during ads, the startup burst, ~94 requests over 8.5 minutes — then starts another),
+with the worker's and the sink's consumer lag and every process's RSS sampled every 10 s.
+
+Held means: no non-2xx answer, no connection error, requests sent on time (the load generator
+kept up: ``late_over_1s``), and the lag bounded (its maximum, in seconds of traffic).
+
+``sessionflow loadgen`` (Python, one request per viewer at a time) tops out near 1,000 req/s on
+this machine, ~6,000 viewers; wrk sends the same sessions for a fraction of the CPU.
+
+Needs scripts/services up and wrk. Run:
+    .venv/bin/python bench/viewers.py --viewers 20000 [--seconds 600] [--connections 256]
+Writes bench/results/viewers_wrk_<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.capacity import lag  # noqa: E402
+from bench.soak import rss_mb, server_side  # noqa: E402
+from sessionflow import players  # noqa: E402
+from tests.e2e.pipeline import launch  # noqa: E402
+from tests.e2e.test_operations import scrape, total  # noqa: E402
+from tests.services import unique_settings  # noqa: E402
+
+HERE = ROOT / "bench"
+
+
+def session_files(folder: Path) -> dict[str, str]:
+    """The sessionStart body and the timed events of one real session (offsets from the 201)."""
+    start = players.session_start("BENCH@AdobeOrg", "viewers", int(time.time() * 1000))
+    steps = players.realistic_session(0, rng=random.Random(7))
+    (folder / "start.json").write_text(json.dumps(start))
+    (folder / "timed_events.txt").write_text(
+        "".join(f"{step.at_ms}\t{json.dumps(step.body)}\n" for step in steps)
+    )
+    return {
+        "BENCH_START_FILE": str(folder / "start.json"),
+        "BENCH_EVENTS_FILE": str(folder / "timed_events.txt"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--viewers", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int, default=600)
+    parser.add_argument("--ramp", type=int, default=60, help="seconds over which viewers join")
+    parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    work = HERE / "results" / "logs" / "viewers"
+    work.mkdir(parents=True, exist_ok=True)
+    pipeline = launch(unique_settings(), work)
+    env = {
+        **session_files(work),
+        "BENCH_VIEWERS": str(args.viewers),
+        "BENCH_RAMP_S": str(args.ramp),
+    }
+    samples: list[dict[str, float]] = []
+    try:
+        load = subprocess.Popen(
+            ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s",
+             "--latency", "-s", str(HERE / "viewers.lua"), pipeline.edge_url],
+            stdout=subprocess.PIPE, text=True, env={**pipeline.env, **env},
+        )  # fmt: skip
+        began = time.monotonic()
+        consumed_before = 0.0
+        while load.poll() is None:
+            time.sleep(10)
+            sample: dict[str, float] = {"t_s": round(time.monotonic() - began)}
+            for name, child in pipeline.children.items():
+                sample[f"{name}_rss_mb"] = rss_mb(child.pid)
+            sample["worker_lag"] = lag(pipeline.ops_urls["worker"])
+            sample["sink_lag"] = lag(pipeline.ops_urls["sink"])
+            consumed = total(
+                scrape(pipeline.ops_urls["worker"]), "sessionflow_records_consumed_total"
+            )
+            sample["worker_records_per_s"] = round((consumed - consumed_before) / 10)
+            consumed_before = consumed
+            samples.append(sample)
+        out = load.communicate()[0]
+        wrk_result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+        drained = time.monotonic()
+        while lag(pipeline.ops_urls["worker"]) or lag(pipeline.ops_urls["sink"]):
+            time.sleep(0.5)
+        drain_s = round(time.monotonic() - drained, 1)
+        edge_view = server_side(pipeline.ops_urls["edge"])
+    finally:
+        pipeline.stop_all()
+    rate = wrk_result["requests"] / wrk_result["seconds"]
+    steady = [s for s in samples if s["t_s"] > args.ramp]
+    worst = max(steady or samples, key=lambda s: s["worker_lag"])
+    result = {
+        "viewers": args.viewers,
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "wrk": wrk_result,
+        "req_per_s": round(rate),
+        "held": wrk_result["non2xx"] == 0
+        and wrk_result["errors"] == 0
+        and wrk_result["late_over_1s"] == 0,
+        "edge_view": edge_view,
+        "max_worker_lag_after_ramp": worst["worker_lag"],
+        "max_worker_lag_s_of_traffic": round(worst["worker_lag"] / rate, 2),
+        "max_sink_lag_after_ramp": max(s["sink_lag"] for s in steady or samples),
+        "drain_s_after_load": drain_s,
+        "rss_mb_first_last": {
+            k: (samples[0][k], samples[-1][k]) for k in samples[0] if k.endswith("_mb")
+        },
+        "samples": samples,
+    }
+    name = args.out or f"viewers_wrk_{args.viewers}.json"
+    (HERE / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
+    sys.stdout.write(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Worker throughput: how fast one worker process counts a backlog, alone on the machine.
+
+For each kind of traffic — ``realistic`` (60-record sessions: a sessionStart and its player's
+events, ``tests/backlog.py``) and ``starts`` (sessionStarts only: a live event beginning) —
+N records are written straight to media-events, then:
+
+1. reference: a bare aiokafka consumer reads the same records (no decoding, no state): what
+   reading them costs in Python on this machine;
+2. the worker starts and counts them: records/s from its first consumed record to its last
+   (from its /metrics), and every session counted once.
+
+Needs scripts/services up. Run:
+    .venv/bin/python bench/worker.py [--records 300000] [--starts 60000] [--out worker.json]
+Writes bench/results/<out>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sessionflow.kafka import ensure_sessionflow_topics  # noqa: E402
+from sessionflow.settings import Settings  # noqa: E402
+from sessionflow.topics import Topics  # noqa: E402
+from tests.backlog import write_backlog  # noqa: E402
+from tests.e2e.pipeline import Pipeline, settings_env  # noqa: E402
+from tests.e2e.test_operations import scrape, total  # noqa: E402
+from tests.services import free_port, unique_settings  # noqa: E402
+
+HERE = ROOT / "bench"
+
+
+async def bare_read(settings: Settings, records: int) -> float:
+    """Records/s of a bare consumer reading ``records`` records of media-events."""
+    topic = Topics(settings.topic_prefix).media_events
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        began = time.monotonic()
+        while seen < records:
+            batches = await consumer.getmany(timeout_ms=1000)
+            seen += sum(len(batch) for batch in batches.values())
+        return seen / (time.monotonic() - began)
+    finally:
+        await consumer.stop()
+
+
+def run(kind: str, records: int, logs: Path) -> dict[str, object]:
+    per_session = 60 if kind == "realistic" else 1
+    settings = unique_settings().model_copy(
+        update={"worker_ops_port": free_port(), "sink_ops_port": free_port()}
+    )
+    asyncio.run(ensure_sessionflow_topics(settings))
+    sessions = records // per_session
+    began = time.monotonic()
+    asyncio.run(
+        write_backlog(settings, "BENCH", ("a", "b"), sessions, events_per_session=per_session - 1)
+    )
+    written = sessions * per_session
+    result: dict[str, object] = {
+        "kind": kind,
+        "records": written,
+        "records_per_session": per_session,
+        "write_seconds": round(time.monotonic() - began, 1),
+        "bare_consumer_records_per_s": round(asyncio.run(bare_read(settings, written))),
+    }
+    pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
+    pipeline.start("worker")
+    try:
+        url = pipeline.ops_urls["worker"]
+        pipeline.wait_http(url + "/ready", 120)
+        first = None
+        consumed_at_first = 0.0
+        while True:
+            samples = scrape(url)
+            consumed = total(samples, "sessionflow_records_consumed_total")
+            now = time.monotonic()
+            if first is None and consumed > 0:
+                first, consumed_at_first = now, consumed
+            if consumed >= written:
+                break
+            time.sleep(0.25)
+        assert first is not None
+        seconds = now - first
+        result["worker_seconds"] = round(seconds, 1)
+        result["worker_records_per_s"] = round((consumed - consumed_at_first) / seconds)
+        result["sessions_counted"] = int(total(samples, "sessionflow_records_counted_total"))
+        result["sessions_written"] = sessions
+    finally:
+        pipeline.stop_all()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=300_000, help="realistic records")
+    parser.add_argument("--starts", type=int, default=60_000, help="start-only records")
+    parser.add_argument("--out", default="worker.json")
+    args = parser.parse_args()
+    logs = HERE / "results" / "logs" / "worker"
+    logs.mkdir(parents=True, exist_ok=True)
+    results = [run("realistic", args.records, logs), run("starts", args.starts, logs)]
+    out = HERE / "results" / args.out
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
