@@ -26,11 +26,14 @@ local start_body = io.open(os.getenv("BENCH_START_FILE")):read("*a")
 local viewers = tonumber(os.getenv("BENCH_VIEWERS") or "1000")
 local ramp_ms = tonumber(os.getenv("BENCH_RAMP_S") or "60") * 1000
 
--- A min-heap of tasks by due time: {due, location (nil: start a session), started, index}.
-local heap, size = {}, 0
-local function push(task)
-  size = size + 1
-  local i = size
+-- Min-heaps of tasks by due time; a task is {due, location (nil: start a session), started,
+-- index}. ``waiting``: every viewer's next request; ``reserved``: the ones connections have
+-- taken in delay() and send in request() (earliest first: the timer that fires first sends the
+-- earliest), so that connections never wake up together for the same task.
+local function heap_new() return {n = 0} end
+local function push(heap, task)
+  heap.n = heap.n + 1
+  local i = heap.n
   heap[i] = task
   while i > 1 do
     local parent = math.floor(i / 2)
@@ -39,12 +42,12 @@ local function push(task)
     i = parent
   end
 end
-local function pop()
+local function pop(heap)
   local top = heap[1]
-  heap[1] = heap[size]
-  heap[size] = nil
-  size = size - 1
-  local i = 1
+  heap[1] = heap[heap.n]
+  heap[heap.n] = nil
+  heap.n = heap.n - 1
+  local i, size = 1, heap.n
   while true do
     local l, r, m = 2 * i, 2 * i + 1, i
     if l <= size and heap[l][1] < heap[m][1] then m = l end
@@ -55,38 +58,42 @@ local function pop()
   end
   return top
 end
+local waiting, reserved = heap_new(), heap_new()
 
 local t0 = nil
-local counts = {starts = 0, events = 0, idle = 0, late_ms_max = 0, late_over_1s = 0,
+counts = {starts = 0, events = 0, idle = 0, late_ms_max = 0, late_over_1s = 0,
                 sessions_done = 0}
-local codes = {}
+codes = {}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 
 local function setup_viewers()
   t0 = now_ms()
   for v = 1, viewers do
-    push({t0 + ramp_ms * (v - 1) / viewers, nil, 0, 0})
+    push(waiting, {t0 + ramp_ms * (v - 1) / viewers, nil, 0, 0})
   end
 end
 
 function delay()
-  if t0 == nil then return 0 end
-  if size == 0 then return 50 end
-  local wait = heap[1][1] - now_ms()
+  if t0 == nil then setup_viewers() end
+  if waiting.n == 0 then return 100 end -- every viewer waits for a 201: request() idles
+  local task = pop(waiting)
+  push(reserved, task)
+  local wait = task[1] - now_ms()
   if wait < 1 then return 0 end
   return math.floor(wait)
 end
 
 function request()
   if t0 == nil then setup_viewers() end
-  local now = now_ms()
-  if size == 0 or heap[1][1] > now + 20 then
-    -- Nothing due (every viewer waits for a 201): a cheap GET, counted apart.
+  if reserved.n == 0 then
+    -- Nothing to send (the first request, or every viewer waits for a 201): a cheap GET,
+    -- counted apart.
     counts.idle = counts.idle + 1
     return wrk.format("GET", "/api/v1/schemas/ping", nil, "")
   end
-  local task = pop()
+  local now = now_ms()
+  local task = pop(reserved)
   local late = now - task[1]
   if late > counts.late_ms_max then counts.late_ms_max = late end
   if late > 1000 then counts.late_over_1s = counts.late_over_1s + 1 end
@@ -97,10 +104,10 @@ function request()
   counts.events = counts.events + 1
   local index = task[4]
   if index < #bodies then
-    push({task[3] + at[index + 1], task[2], task[3], index + 1})
+    push(waiting, {task[3] + at[index + 1], task[2], task[3], index + 1})
   else
     counts.sessions_done = counts.sessions_done + 1
-    push({now, nil, 0, 0}) -- the viewer's next session
+    push(waiting, {now, nil, 0, 0}) -- the viewer's next session
   end
   return wrk.format("POST", task[2] .. "/events", nil, bodies[index])
 end
@@ -112,13 +119,23 @@ function response(status, headers, body)
   local location = headers["location"] or headers["Location"]
   if status == 201 and location then
     local started = now_ms()
-    push({started + at[1], location, started, 1})
+    push(waiting, {started + at[1], location, started, 1})
   end
 end
 
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+
+-- In wrk's main Lua state: the figures are read from the thread's state.
 done = function(summary, latency, requests)
+  local thread = threads[1]
+  local c = thread:get("counts")
   local statuses = {}
-  for code, n in pairs(codes) do statuses[#statuses + 1] = string.format("\"%d\":%d", code, n) end
+  for code, n in pairs(thread:get("codes")) do
+    statuses[#statuses + 1] = string.format("\"%d\":%d", code, n)
+  end
   io.write(string.format(
     "JSON {\"requests\":%d,\"seconds\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f," ..
     "\"errors\":%d,\"non2xx\":%d,\"viewers\":%d,\"starts\":%d,\"events\":%d,\"idle\":%d," ..
@@ -126,7 +143,6 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, viewers, counts.starts, counts.events, counts.idle,
-    counts.sessions_done, counts.late_ms_max, counts.late_over_1s,
-    table.concat(statuses, ",")))
+    summary.errors.status, viewers, c.starts, c.events, c.idle, c.sessions_done, c.late_ms_max,
+    c.late_over_1s, table.concat(statuses, ",")))
 end
