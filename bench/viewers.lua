@@ -1,9 +1,10 @@
--- wrk script: BENCH_VIEWERS concurrent viewers in real time. Each viewer plays a real session
--- (a sessionStart, then the events of BENCH_EVENTS_FILE, one "at_ms<TAB>json" per line from
--- sessionflow.players: 10 s pings, 1 s pings in ads, the startup burst), each event sent when
--- its time comes after the 201; at the end (sessionComplete) the viewer starts a new session.
--- Viewers join over BENCH_RAMP_S seconds. wrk's connections are shared: a request goes to the
--- viewer whose next event is due first, and a connection waits (delay) until one is due.
+-- wrk script: BENCH_VIEWERS concurrent viewers in real time. Each viewer plays real sessions:
+-- a sessionStart, then the events of one of the timelines in BENCH_EVENTS_FILES (comma-separated
+-- files of "at_ms<TAB>json" lines from sessionflow.players: the startup burst, 10 s pings, 1 s
+-- pings in ads, sessionComplete; contents of different lengths), each event sent when its time
+-- comes after the 201; at the end the viewer starts a new session on another timeline.
+-- Viewers join over BENCH_RAMP_S seconds. wrk's connections are shared: a connection takes the
+-- request due first (delay) and sends it when it is due.
 -- Run with one wrk thread (-t1): the viewers live in that thread's Lua state.
 local ffi = require("ffi")
 ffi.cdef [[
@@ -16,18 +17,23 @@ local function now_ms()
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
 end
 
-local at, bodies = {}, {}
-for line in io.lines(os.getenv("BENCH_EVENTS_FILE")) do
-  local offset, body = line:match("^(%d+)\t(.*)$")
-  at[#at + 1] = tonumber(offset)
-  bodies[#bodies + 1] = body
+local timelines = {} -- {at = {offsets in ms}, bodies = {json}}
+for path in os.getenv("BENCH_EVENTS_FILES"):gmatch("[^,]+") do
+  local timeline = {at = {}, bodies = {}}
+  for line in io.lines(path) do
+    local offset, body = line:match("^(%d+)\t(.*)$")
+    timeline.at[#timeline.at + 1] = tonumber(offset)
+    timeline.bodies[#timeline.bodies + 1] = body
+  end
+  timelines[#timelines + 1] = timeline
 end
+math.randomseed(42)
 local start_body = io.open(os.getenv("BENCH_START_FILE")):read("*a")
 local viewers = tonumber(os.getenv("BENCH_VIEWERS") or "1000")
 local ramp_ms = tonumber(os.getenv("BENCH_RAMP_S") or "60") * 1000
 
 -- Min-heaps of tasks by due time; a task is {due, location (nil: start a session), started,
--- index}. ``waiting``: every viewer's next request; ``reserved``: the ones connections have
+-- index, timeline}. ``waiting``: every viewer's next request; ``reserved``: the ones connections have
 -- taken in delay() and send in request() (earliest first: the timer that fires first sends the
 -- earliest), so that connections never wake up together for the same task.
 local function heap_new() return {n = 0} end
@@ -102,24 +108,26 @@ function request()
     return wrk.format("POST", "/api/v1/sessions", nil, start_body)
   end
   counts.events = counts.events + 1
-  local index = task[4]
-  if index < #bodies then
-    push(waiting, {task[3] + at[index + 1], task[2], task[3], index + 1})
+  local index, timeline = task[4], task[5]
+  if index < #timeline.bodies then
+    push(waiting, {task[3] + timeline.at[index + 1], task[2], task[3], index + 1, timeline})
   else
     counts.sessions_done = counts.sessions_done + 1
     push(waiting, {now, nil, 0, 0}) -- the viewer's next session
   end
-  return wrk.format("POST", task[2] .. "/events", nil, bodies[index])
+  return wrk.format("POST", task[2] .. "/events", nil, timeline.bodies[index])
 end
 
--- A 201 starts the session of whichever viewer is waiting for one (they all play the same
--- timeline); a refused sessionStart loses its viewer, and shows in the status counts.
+-- A 201 starts the session of whichever viewer is waiting for one (viewers are alike: each
+-- session draws its timeline); a refused sessionStart loses its viewer, and shows in the
+-- status counts.
 function response(status, headers, body)
   codes[status] = (codes[status] or 0) + 1
   local location = headers["location"] or headers["Location"]
   if status == 201 and location then
     local started = now_ms()
-    push(waiting, {started + at[1], location, started, 1})
+    local timeline = timelines[math.random(#timelines)]
+    push(waiting, {started + timeline.at[1], location, started, 1, timeline})
   end
 end
 

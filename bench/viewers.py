@@ -1,6 +1,6 @@
 """Concurrent viewers the whole pipeline holds (SPEC §5): N simulated viewers in real time for
 10 minutes, driven by wrk (``bench/viewers.lua``: each viewer plays a real session — 10 s pings,
-1 s pings during ads, the startup burst, ~94 requests over 8.5 minutes — then starts another),
+1 s pings during ads, the startup burst; 5 to 15 minutes of content — then starts another),
 with the worker's and the sink's consumer lag and every process's RSS sampled every 10 s.
 
 Held means: no non-2xx answer, no connection error, requests sent on time (the load generator
@@ -38,25 +38,27 @@ from tests.services import unique_settings  # noqa: E402
 HERE = ROOT / "bench"
 
 
-def session_files(folder: Path) -> dict[str, str]:
-    """The sessionStart body and the timed events of one real session (offsets from the 201)."""
+def session_files(folder: Path, timelines: int = 16) -> dict[str, str]:
+    """The sessionStart body, and ``timelines`` timed sessions (offsets from the 201) of 5 to
+    15 minutes of content: viewers of different content do not send their pings, ad breaks
+    and sessionCompletes in step."""
     start = players.session_start("BENCH@AdobeOrg", "viewers", int(time.time() * 1000))
-    steps = players.realistic_session(0, rng=random.Random(7))
     (folder / "start.json").write_text(json.dumps(start))
-    (folder / "timed_events.txt").write_text(
-        "".join(f"{step.at_ms}\t{json.dumps(step.body)}\n" for step in steps)
-    )
-    return {
-        "BENCH_START_FILE": str(folder / "start.json"),
-        "BENCH_EVENTS_FILE": str(folder / "timed_events.txt"),
-    }
+    rng = random.Random(7)
+    files = []
+    for n in range(timelines):
+        steps = players.realistic_session(0, content_s=rng.randrange(300, 900), rng=rng)
+        path = folder / f"timeline_{n}.txt"
+        path.write_text("".join(f"{step.at_ms}\t{json.dumps(step.body)}\n" for step in steps))
+        files.append(str(path))
+    return {"BENCH_START_FILE": str(folder / "start.json"), "BENCH_EVENTS_FILES": ",".join(files)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--viewers", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=600)
-    parser.add_argument("--ramp", type=int, default=60, help="seconds over which viewers join")
+    parser.add_argument("--ramp", type=int, default=300, help="seconds over which viewers join")
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
