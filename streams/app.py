@@ -77,6 +77,23 @@ CHANGELOG_TOPIC_CONFIGS = {
 Touched = dict[tuple[Unit, int, str], tuple[counting.Window, str, counting.Entry]]
 
 
+def window_expiry(table: Any) -> Callable[[Any, int], None]:
+    """Faust's expiry bookkeeping for a key of windowed ``table`` written outside Faust: the key
+    joins the keys of its window's end, and that end enters the partition's expiry heap once.
+    (Faust's ``_maybe_set_key_ttl`` pushes the end again for every write: written back once
+    per flush, a day window would add 86,400 heap entries a day, kept until it expires.)"""
+    keys_by_end = table._partition_timestamp_keys
+
+    def written(key: Any, partition: int) -> None:
+        known = keys_by_end.get((partition, key[1][1]))
+        if known is None:
+            table._maybe_set_key_ttl(key, partition)
+        else:
+            known.add(key)
+
+    return written
+
+
 async def _running(app: faust.App) -> None:
     """Readiness of the Faust app: started, and not rebalancing or recovering its tables."""
     if not app.started:
@@ -139,9 +156,7 @@ class Counter:
         self._consumed = metrics.RECORDS_CONSUMED.labels("worker", topic)
         self._not_a_start = metrics.RECORDS_SKIPPED.labels("not-a-session-start")
         self.window_counts = {
-            unit: WriteBack(
-                wrapper.table, WINDOWS_CACHED, on_written=wrapper.table._maybe_set_key_ttl
-            )
+            unit: WriteBack(wrapper.table, WINDOWS_CACHED, on_written=window_expiry(wrapper.table))
             for unit, wrapper in self.windows.items()
         }
         self.qoe_states = WriteBack(
@@ -179,7 +194,7 @@ class Counter:
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions taken away by a rebalance: their next owner starts from the table."""
-        for written_back in (*self.window_counts.values(), self.qoe_states):
+        for written_back in self._written_back():
             written_back.forget(partitions)
         for partition in partitions:
             self.next_offset.pop(partition, None)
@@ -366,8 +381,11 @@ class Counter:
     def write_back(self) -> None:
         """Write the changed window counts and QoE states to their tables (local store and
         changelog): at every flush, before the offsets are committed."""
-        for written_back in (*self.window_counts.values(), self.qoe_states):
+        for written_back in self._written_back():
             written_back.flush()
+
+    def _written_back(self) -> tuple[WriteBack, ...]:
+        return (*self.window_counts.values(), self.qoe_states)
 
     async def send_counts(self) -> None:
         """Publish the latest count of every window touched since the last call: one record
