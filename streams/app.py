@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -37,6 +37,7 @@ from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
 from sessionflow.topics import Topics
 from streams import counting, qoe
+from streams.changelog import ChangelogWriter
 from streams.delivery import InlineDeliveryConsumer
 from streams.durability import DurableProducer
 from streams.segments import Matchers, apply_marker, segments_of
@@ -117,6 +118,7 @@ class Counter:
     horizon_ms: int
     qoe_sessions: Any  # table: the QoE state of each open session, by session id
     summaries_out: Any  # topic
+    changelog: ChangelogWriter  # sends what the write-backs flush
     # The source partitions this process holds, and the offsets its group last committed.
     assigned: Callable[[], set[int]]
     committed: Callable[[], Awaitable[dict[int, int]]]
@@ -192,10 +194,10 @@ class Counter:
         if item.offset + 1 - self._persisted[partition] >= PROGRESS_EVERY:
             self.progress[str(partition)] = self._persisted[partition] = item.offset + 1
 
-    def forget(self, partitions: set[int]) -> None:
+    async def forget(self, partitions: set[int]) -> None:
         """Partitions taken away by a rebalance: their next owner starts from the table."""
         for written_back in self._written_back():
-            written_back.forget(partitions)
+            await self.changelog.write(written_back.forget(partitions))
         for partition in partitions:
             self.next_offset.pop(partition, None)
             self._persisted.pop(partition, None)
@@ -378,11 +380,11 @@ class Counter:
         value = self.summaries_codec.encode(qoe.summary(session_id, state))
         await self.summaries_out.send(key=session_id.encode(), value=value)
 
-    def write_back(self) -> None:
+    async def write_back(self) -> None:
         """Write the changed window counts and QoE states to their tables (local store and
         changelog): at every flush, before the offsets are committed."""
         for written_back in self._written_back():
-            written_back.flush()
+            await self.changelog.write(written_back.flush())
 
     def _written_back(self) -> tuple[WriteBack, ...]:
         return (*self.window_counts.values(), self.qoe_states)
@@ -528,6 +530,8 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
 
     counter = Counter(
         settings=settings,
+        # The aiokafka producer inside Faust's (created when the app starts).
+        changelog=ChangelogWriter(lambda: cast(DurableProducer, app.producer)._ensure_producer()),
         windows={
             unit: table(f"window-counts-{unit.value}", dict).tumbling(
                 timedelta(milliseconds=unit.ms), expires=expires
@@ -561,7 +565,10 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     producer.before_flush.append(counter.send_counts)
 
     async def write_back() -> None:
-        counter.write_back()
+        # What Faust queued for its tables (a closed session's tombstone) reaches aiokafka
+        # first: a key's changelog records keep the order of its changes.
+        await producer.buffer.flush()
+        await counter.write_back()
 
     producer.before_flush.append(write_back)
 
@@ -571,7 +578,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_progress(app: Any, revoked: Any, **kwargs: Any) -> None:
-        counter.forget({tp.partition for tp in revoked})
+        await counter.forget({tp.partition for tp in revoked})
 
     @app.agent(source, name="count-sessions")
     async def count_sessions(stream: Any) -> None:

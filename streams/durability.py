@@ -53,7 +53,11 @@ class DurableProducer(Producer):
 
     async def flush(self) -> None:
         for hook in self.before_flush:
-            await hook()
+            try:
+                await hook()
+            except Exception as exc:  # a write the hook sent itself (the write-back) failed
+                self.failure = exc
+                break
         await super().flush()
         await asyncio.sleep(0)  # let the done-callbacks of the flushed batches run
         if self.failure is not None:

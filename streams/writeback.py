@@ -11,35 +11,53 @@ once per flush (about a second), with the value it has then.
 Exactness does not move: the offsets of the source are committed only after a flush (the
 worker's ``DurableProducer`` runs the flush hooks first and stops the process on a lost write);
 a crash before it loses only writes of records that are replayed, and every value holds the
-offsets it applied. The local store is written before the changelog record is sent, and Faust
-advances the store's persisted changelog offset only when that record is acknowledged, so a
-restart never skips a change the store lacks.
+offsets it applied. The local store is written before the changelog records are sent
+(``streams.changelog``), and the store's persisted changelog offset advances only when Kafka
+has acknowledged them, so a restart never skips a change the store lacks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from faust.stores.rocksdb import Store as RocksDBStore
+
+# One partition's changes as the store and the changelog hold them: (key, value) bytes.
+Encoded = list[tuple[bytes, bytes]]
 
 
 def _same(value: Any) -> Any:
     return value
 
 
-def store_write(table: Any, partition: int, items: Iterable[tuple[Any, Any]]) -> None:
+@dataclass(frozen=True)
+class Changes:
+    """What a flush wrote to ``table``'s local store, by partition, for its changelog."""
+
+    table: Any
+    by_partition: dict[int, Encoded] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(len(items) for items in self.by_partition.values())
+
+
+def store_write(table: Any, partition: int, items: list[tuple[Any, Any]]) -> Encoded:
     """Write ``items`` (key, value) to ``table``'s local store for ``partition``, outside the
-    stream (Faust's own store write takes the partition from the record being processed)."""
+    stream (Faust's own store write takes the partition from the record being processed);
+    return them serialized as Faust's store and changelog hold them (the same bytes: Faust's
+    recovery puts a changelog record's key and value into RocksDB as they are)."""
     store = table.data
+    encoded = [(store._encode_key(key), store._encode_value(value)) for key, value in items]
     if isinstance(store, RocksDBStore):
         db = store._db_for_partition(partition)
-        for key, value in items:
-            db.put(store._encode_key(key), store._encode_value(value))
-    else:  # memory://: a dict
+        for key_bytes, value_bytes in encoded:
+            db.put(key_bytes, value_bytes)
+    else:  # memory://: a dict of the values
         for key, value in items:
             store[key] = value
+    return encoded
 
 
 @dataclass
@@ -80,28 +98,29 @@ class WriteBack:
         self.dirty.pop(key, None)
         self.cached.pop(key, None)
 
-    def flush(self, partitions: set[int] | None = None) -> int:
-        """Write the changes (of ``partitions``, default all) to the local store, then to the
-        changelog; return how many keys were written."""
+    def flush(self, partitions: set[int] | None = None) -> Changes:
+        """Write the changes (of ``partitions``, default all) to the local store; return them
+        for the changelog (``streams.changelog.ChangelogWriter``)."""
         by_partition: dict[int, list[tuple[Any, Any]]] = {}
         for key, (partition, value) in list(self.dirty.items()):
             if partitions is None or partition in partitions:
                 del self.dirty[key]
                 by_partition.setdefault(partition, []).append((key, self.encode(value)))
+        changes = Changes(self.table)
         for partition, items in by_partition.items():
-            store_write(self.table, partition, items)
-            for key, value in items:
-                self.table.send_changelog(partition, key, value)
-                if self.on_written is not None:
+            changes.by_partition[partition] = store_write(self.table, partition, items)
+            if self.on_written is not None:
+                for key, _ in items:
                     self.on_written(key, partition)
-        return sum(len(items) for items in by_partition.values())
+        return changes
 
-    def forget(self, partitions: set[int]) -> None:
-        """Write the changes of ``partitions`` and drop their cached values: the partitions'
-        next owner may change them."""
-        self.flush(partitions)
+    def forget(self, partitions: set[int]) -> Changes:
+        """Write the changes of ``partitions`` to the store and drop their cached values (the
+        partitions' next owner may change them); return the changes for the changelog."""
+        changes = self.flush(partitions)
         for key in [k for k, (p, _) in self.cached.items() if p in partitions]:
             del self.cached[key]
+        return changes
 
     def _cache(self, key: Any, entry: tuple[int, Any]) -> tuple[int, Any]:
         self.cached.pop(key, None)  # to the end: the oldest goes first
