@@ -1,8 +1,10 @@
 """Worker throughput: how fast one worker process counts a backlog, alone on the machine.
 
 For each kind of traffic — ``realistic`` (60-record sessions: a sessionStart and its player's
-events, ``tests/backlog.py``) and ``starts`` (sessionStarts only: a live event beginning) —
-N records are written straight to media-events, then:
+events, ``tests/backlog.py``, one session after the other), ``interleaved`` (10,000 sessions of
+30 records in turn, as live viewers send them: every flush of the worker's tables sees each
+session about once, so nothing coalesces) and ``starts`` (sessionStarts only: a live event
+beginning) — N records are written straight to media-events, then:
 
 1. reference: a bare aiokafka consumer reads the same records (no decoding, no state): what
    reading them costs in Python on this machine;
@@ -11,6 +13,7 @@ N records are written straight to media-events, then:
 
 Needs scripts/services up. Run:
     .venv/bin/python bench/worker.py [--records 300000] [--starts 60000] [--out worker.json]
+(``--records``: realistic and interleaved records each)
 Writes bench/results/<out>.
 """
 
@@ -61,8 +64,12 @@ async def bare_read(settings: Settings, records: int) -> float:
         await consumer.stop()
 
 
+INTERLEAVED_SESSIONS = 10_000
+
+
 def run(kind: str, records: int, logs: Path) -> dict[str, object]:
-    per_session = 60 if kind == "realistic" else 1
+    per_session = {"realistic": 60, "interleaved": 30, "starts": 1}[kind]
+    concurrent = INTERLEAVED_SESSIONS if kind == "interleaved" else 1
     settings = unique_settings().model_copy(
         update={"worker_ops_port": free_port(), "sink_ops_port": free_port()}
     )
@@ -70,13 +77,16 @@ def run(kind: str, records: int, logs: Path) -> dict[str, object]:
     sessions = records // per_session
     began = time.monotonic()
     asyncio.run(
-        write_backlog(settings, "BENCH", ("a", "b"), sessions, events_per_session=per_session - 1)
+        write_backlog(
+            settings, "BENCH", ("a", "b"), sessions, per_session - 1, concurrent=concurrent
+        )
     )
     written = sessions * per_session
     result: dict[str, object] = {
         "kind": kind,
         "records": written,
         "records_per_session": per_session,
+        "concurrent_sessions": concurrent,
         "write_seconds": round(time.monotonic() - began, 1),
         "bare_consumer_records_per_s": round(asyncio.run(bare_read(settings, written))),
     }
@@ -115,7 +125,11 @@ def main() -> None:
     args = parser.parse_args()
     logs = HERE / "results" / "logs" / "worker"
     logs.mkdir(parents=True, exist_ok=True)
-    results = [run("realistic", args.records, logs), run("starts", args.starts, logs)]
+    results = [
+        run("realistic", args.records, logs),
+        run("interleaved", args.records, logs),
+        run("starts", args.starts, logs),
+    ]
     out = HERE / "results" / args.out
     out.write_text(json.dumps(results, indent=2) + "\n")
     sys.stdout.write(json.dumps(results, indent=2) + "\n")

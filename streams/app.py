@@ -196,8 +196,9 @@ class Counter:
 
     async def forget(self, partitions: set[int]) -> None:
         """Partitions taken away by a rebalance: their next owner starts from the table."""
-        for written_back in self._written_back():
-            await self.changelog.write(written_back.forget(partitions))
+        await self.changelog.write(
+            *(written.forget(partitions) for written in self._written_back())
+        )
         for partition in partitions:
             self.next_offset.pop(partition, None)
             self._persisted.pop(partition, None)
@@ -383,8 +384,7 @@ class Counter:
     async def write_back(self) -> None:
         """Write the changed window counts and QoE states to their tables (local store and
         changelog): at every flush, before the offsets are committed."""
-        for written_back in self._written_back():
-            await self.changelog.write(written_back.flush())
+        await self.changelog.write(*(written.flush() for written in self._written_back()))
 
     def _written_back(self) -> tuple[WriteBack, ...]:
         return (*self.window_counts.values(), self.qoe_states)

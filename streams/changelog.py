@@ -29,32 +29,33 @@ class ChangelogWriter:
     def __init__(self, producer: Callable[[], AIOKafkaProducer]) -> None:
         self._producer = producer
 
-    async def write(self, changes: Changes) -> int:
-        """Send ``changes`` and wait for Kafka's acknowledgement of every batch; then set the
-        store's persisted offset of each partition. Raises what Kafka raised."""
-        if not changes.by_partition:
-            return 0
+    async def write(self, *tables: Changes) -> int:
+        """Send the changes of each table and wait for Kafka's acknowledgement of every batch
+        (all are sent before the first is awaited); then set each store's persisted offset of
+        each partition. Raises what Kafka raised. Returns how many records were written."""
         producer = self._producer()
-        topic: str = changes.table.changelog_topic.get_topic_name()
-        sent: list[tuple[int, int, asyncio.Future[Any]]] = []  # partition, records, ack
-        for partition, items in changes.by_partition.items():
-            batch, records = producer.create_batch(), 0
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                    sent.append((partition, records, await self._send(batch, topic, partition)))
-                    batch, records = producer.create_batch(), 0
-                    batch.append(key=key, value=value, timestamp=None)  # a batch takes its first
-                records += 1
-            sent.append((partition, records, await self._send(batch, topic, partition)))
-        store = changes.table.data
-        for partition, records, ack in sent:  # a partition's batches are acknowledged in order
+        sent: list[tuple[Any, TP, int, asyncio.Future[Any]]] = []  # store, tp, records, ack
+        for changes in tables:
+            topic: str = changes.table.changelog_topic.get_topic_name()
+            for partition, items in changes.by_partition.items():
+                tp = TP(topic, partition)
+                batch, records = producer.create_batch(), 0
+                for key, value in items:
+                    if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                        ack = await self._send(batch, tp)
+                        sent.append((changes.table.data, tp, records, ack))
+                        batch, records = producer.create_batch(), 0
+                        batch.append(key=key, value=value, timestamp=None)  # always taken
+                    records += 1
+                sent.append((changes.table.data, tp, records, await self._send(batch, tp)))
+        for store, tp, records, ack in sent:  # a partition's batches are acknowledged in order
             metadata = await ack
-            store.set_persisted_offset(TP(topic, partition), metadata.offset + records - 1)
-        return len(changes)
+            store.set_persisted_offset(tp, metadata.offset + records - 1)
+        return sum(len(changes) for changes in tables)
 
-    async def _send(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+    async def _send(self, batch: Any, tp: TP) -> asyncio.Future[Any]:
         batch.close()  # aiokafka's own send() must not add records to it
         ack: asyncio.Future[Any] = await self._producer().send_batch(
-            batch, topic, partition=partition
+            batch, tp.topic, partition=tp.partition
         )
         return ack

@@ -39,12 +39,15 @@ async def write_backlog(
     seed: int = 1,
     mutate: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None,
     chunk: int = 4000,
+    concurrent: int = 1,
 ) -> Backlog:
     """Write ``sessions`` sessions of ``1 + events_per_session`` records each to media-events.
 
     Session times spread over the last 3 hours. ``mutate(index, record)`` may alter a record
     before it is encoded (e.g. to make one unstorable). Ids are minted just before their chunk
     is produced, so every sessionStart is appended within the edge's deadline, as a 201's is.
+    ``concurrent`` > 1 interleaves that many sessions as live traffic does: their sessionStarts,
+    then each one's first event, then each one's second, and so on.
     """
     rng = random.Random(seed)
     validator = EventValidator()
@@ -64,26 +67,39 @@ async def write_backlog(
     await producer.start()
     backlog = Backlog()
     index = 0
+    group = concurrent if concurrent > 1 else max(1, chunk // (1 + events_per_session))
     try:
-        for first in range(0, sessions, max(1, chunk // (1 + events_per_session))):
-            count = min(sessions - first, max(1, chunk // (1 + events_per_session)))
+        for first in range(0, sessions, group):
+            count = min(sessions - first, group)
             futures = []
             now_ms = int(time.time() * 1000)
+            started: list[tuple[str, list[dict[str, Any]]]] = []
             for n in range(first, first + count):
                 app = apps[n % len(apps)]
                 at_ms = now_ms - rng.randrange(0, 3 * 3_600_000)
                 sid = sessionids.mint(settings.session_secrets[0], now_ms)
-                bodies = [players.session_start(org, app, at_ms), *pattern]
-                for position, body in enumerate(bodies):
-                    allowed = SESSION_START if position == 0 else NOT_SESSION_START
-                    record = media_event_record(validator.validate(body, allowed), sid, now_ms)
-                    if mutate is not None:
-                        record = mutate(index, record)
-                    index += 1
-                    futures.append(
-                        await producer.send(topic, events_codec.encode(record), key=sid.encode())
-                    )
+                started.append((sid, [players.session_start(org, app, at_ms), *pattern]))
                 backlog.sessions.append((sid, app, at_ms))
+            if concurrent > 1:  # position-major: every session's n-th record, then the next
+                order = [(s, p) for p in range(1 + events_per_session) for s in range(count)]
+            else:
+                order = [(s, p) for s in range(count) for p in range(1 + events_per_session)]
+            for session, position in order:
+                sid, bodies = started[session]
+                allowed = SESSION_START if position == 0 else NOT_SESSION_START
+                record = media_event_record(
+                    validator.validate(bodies[position], allowed), sid, now_ms
+                )
+                if mutate is not None:
+                    record = mutate(index, record)
+                index += 1
+                futures.append(
+                    await producer.send(topic, events_codec.encode(record), key=sid.encode())
+                )
+                if len(futures) >= chunk:
+                    await asyncio.gather(*futures)
+                    backlog.records += len(futures)
+                    futures = []
             await asyncio.gather(*futures)
             backlog.records += len(futures)
     finally:
