@@ -39,7 +39,7 @@ from sessionflow.topics import Topics
 from streams import counting, qoe
 from streams.changelog import ChangelogWriter
 from streams.delivery import InlineDeliveryConsumer
-from streams.durability import DurableProducer
+from streams.durability import DurableProducer, lost_write
 from streams.segments import Matchers, apply_marker, segments_of
 from streams.writeback import WriteBack
 
@@ -578,7 +578,10 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_progress(app: Any, revoked: Any, **kwargs: Any) -> None:
-        await counter.forget({tp.partition for tp in revoked})
+        try:
+            await counter.forget({tp.partition for tp in revoked})
+        except Exception as exc:  # their next owner would restore tables without these changes
+            lost_write(exc)
 
     @app.agent(source, name="count-sessions")
     async def count_sessions(stream: Any) -> None:

@@ -5,7 +5,9 @@ batch failed (a broker restart expires it): the changelog would then miss a stat
 source record is committed, and a restart would restore a count without it. This producer
 remembers any failed send and, at the next flush (the step right before a commit), stops the
 process at once instead. The supervisor restarts the worker, which restores its tables from
-the changelog and replays from the last commit, so no increment is lost or doubled.
+the changelog and replays from the last commit, so no increment is lost or doubled. The
+write-back's changelog batches (``streams.changelog``), sent by a flush hook or when partitions
+are revoked, stop it the same way when Kafka refuses them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from faust.transport.drivers.aiokafka import Producer
 
@@ -61,8 +63,11 @@ class DurableProducer(Producer):
         await super().flush()
         await asyncio.sleep(0)  # let the done-callbacks of the flushed batches run
         if self.failure is not None:
-            logger.critical(
-                "a record was not written (%r); exiting before committing offsets", self.failure
-            )
-            logging.shutdown()
-            os._exit(EXIT_LOST_WRITE)
+            lost_write(self.failure)
+
+
+def lost_write(failure: BaseException) -> NoReturn:
+    """Stop the process at once: a write was lost and no offset may be committed past it."""
+    logger.critical("a record was not written (%r); exiting before committing offsets", failure)
+    logging.shutdown()
+    os._exit(EXIT_LOST_WRITE)
