@@ -170,10 +170,8 @@ class _ClosingBuilder(BatchBuilder):  # type: ignore[misc]
         super()._set_producer_state(producer_id, producer_epoch, base_sequence)
 
 
-@functools.lru_cache(maxsize=65_536)
 def _key_hash(key: bytes) -> int:
-    """Java's murmur2 of a record key (Kafka's default partitioner), cached: a session's ~60
-    records share their key, and the pure-Python hash was 7 % of the edge's CPU."""
+    """Java's murmur2 of a record key (Kafka's default partitioner)."""
     return int(murmur2(key)) & 0x7FFFFFFF
 
 
@@ -198,6 +196,9 @@ class Publisher:
         self._open: dict[TopicPartition, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._partitions: dict[str, tuple[float, list[int]]] = {}
+        # Cached per key (``Settings.session_cache_size``): a session's ~60 records share their
+        # key, and the pure-Python hash was 7 % of the edge's CPU.
+        self._key_hash = functools.lru_cache(maxsize=settings.session_cache_size)(_key_hash)
 
     async def start(self, wait_s: float = 60.0) -> None:
         """Connect, retrying for ``wait_s``; ``KafkaUnavailable`` if the cluster stays away."""
@@ -273,7 +274,7 @@ class Publisher:
         partitions = known[1]
         if key is None:
             return random.choice(partitions)
-        return partitions[_key_hash(key) % len(partitions)]
+        return partitions[self._key_hash(key) % len(partitions)]
 
     async def _submit(self, producer: AIOKafkaProducer, tp: TopicPartition, batch: _Batch) -> None:
         """Queue ``batch`` in aiokafka (behind the partition's previous batch) and answer its

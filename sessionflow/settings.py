@@ -77,6 +77,13 @@ class Settings(BaseModel):
     # spell every open session is idle at once, and closing them all before the next record
     # held counting for seconds (166,000 sessions: 13 s)
     qoe_close_slice: int = Field(default=1000, ge=1)
+    # Sessions each process keeps in memory: the edge their partition (Kafka's murmur2 of the
+    # key), the worker their QoE state, the sink their org and app (an event carries neither).
+    # Size it for the largest audience watching at once plus the sessions closed in the last
+    # few minutes; past it the oldest are looked up again (slower, still exact). Memory grows
+    # with it until it is full (~0.3 KB a session in the edge, ~0.4 KB in the sink, ~0.5 KB
+    # in the worker; tracemalloc), then stays flat.
+    session_cache_size: int = Field(default=100_000, ge=1000)
     # Operations: /health, /ready and /metrics of the worker and the sink (the edge and the
     # read API serve them on their own port)
     ops_host: str = "127.0.0.1"

@@ -40,7 +40,10 @@ class SinkRunner:
         self._topics = Topics(settings.topic_prefix)
         self._clickhouse = ClickHouse(settings, pool_size=2)
         self._writer = ClickHouseWriter(
-            self._clickhouse, self._topics, settings.kafka_publish_timeout_ms
+            self._clickhouse,
+            self._topics,
+            settings.kafka_publish_timeout_ms,
+            settings.session_cache_size,
         )
         self._dead_letter = Publisher(settings)
         self._stopping = asyncio.Event()

@@ -51,8 +51,6 @@ class WriteResult:
 # limit) a statement stays far below ClickHouse's default max_query_size of 256 KiB.
 ID_LIST_BYTES = 64 * 1024
 SESSION_ID = re.compile(r"[0-9a-f]{64}")
-# Sessions whose org and app the sink remembers (an event carries neither): ~150 bytes each.
-IDENTITY_CACHE_SESSIONS = 200_000
 PROGRESS_COLUMNS = ("topic", "source_partition", "written_up_to", "written_at")
 
 
@@ -79,8 +77,16 @@ def id_lists(ids: Sequence[str], max_bytes: int = ID_LIST_BYTES) -> Iterator[str
 class ClickHouseWriter:
     """Writes batches of media-event and session-count records to ClickHouse."""
 
-    def __init__(self, clickhouse: ClickHouse, topics: Topics, publish_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        clickhouse: ClickHouse,
+        topics: Topics,
+        publish_timeout_ms: int,
+        identities_cached: int = 100_000,
+    ) -> None:
         self._ch = clickhouse
+        # Sessions whose org and app it remembers (``Settings.session_cache_size``).
+        self._identities_cached = identities_cached
         self._publish_timeout_ms = publish_timeout_ms
         self._topics = topics
         self._events = codec.media_events()
@@ -256,7 +262,7 @@ class ClickHouseWriter:
     def _remember(self, session_id: str, identity: tuple[str, str]) -> None:
         self._identity[session_id] = identity
         self._identity.move_to_end(session_id)
-        if len(self._identity) > IDENTITY_CACHE_SESSIONS:
+        if len(self._identity) > self._identities_cached:
             self._identity.popitem(last=False)
 
     def _new_events(self, candidates: list[rows.Row]) -> list[rows.Row]:

@@ -47,10 +47,6 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1000  # records between two persisted progress updates, at most
 
-# QoE states kept decoded in memory (~0.5 KB each): every open session of a worker that follows
-# 100,000 concurrent viewers; past that (a flood of sessionStarts) the oldest are read back
-# from the table when their next event comes.
-QOE_STATES_CACHED = 100_000
 # Window counts kept in memory, per unit: a window per (org, app, source partition) and bucket
 # in use, read back from the table when not.
 WINDOWS_CACHED = 20_000
@@ -163,7 +159,9 @@ class Counter:
         }
         self.qoe_states = WriteBack(
             self.qoe_sessions,
-            QOE_STATES_CACHED,
+            # QoE states kept decoded (``Settings.session_cache_size``): past that (a flood of
+            # sessionStarts) the oldest are read back from the table at their next event.
+            self.settings.session_cache_size,
             encode=qoe.SessionQoe.to_json,
             decode=qoe.SessionQoe.of_json,
         )

@@ -193,3 +193,25 @@ def test_a_bound_written_without_its_rows_costs_lookups_never_data(settings, cli
     assert spy.lookups, "records below the bound must be looked up"
     db = settings.clickhouse_database
     assert clickhouse.execute(f"SELECT count() FROM {db}.sessions") == [(5,)]
+
+
+def test_a_session_past_the_identity_cache_gets_its_org_and_app_from_clickhouse(
+    settings, clickhouse
+):
+    """The sink remembers the org and app of ``session_cache_size`` sessions; an event of an
+    older one costs a lookup of its stored sessionStart, never a row without them."""
+    topics = Topics(settings.topic_prefix)
+    spy = CountingQueries(clickhouse)
+    writer = ClickHouseWriter(spy, topics, 5000, identities_cached=2)  # type: ignore[arg-type]
+    at = 1_731_672_000_000
+    sids = [f"{i:064x}" for i in range(40, 43)]
+    assert writer.write(session_batch(topics, 0, sids, at)).sessions == 3
+    assert writer.write(session_batch(topics, 3, sids[1:], at, ping_record)).events == 2
+    assert spy.lookups == []  # the two newest are remembered
+    assert writer.write(session_batch(topics, 5, sids[:1], at, ping_record)).events == 1
+    assert any("event_type = 'sessionStart'" in sql for sql in spy.lookups)
+    db = settings.clickhouse_database
+    assert clickhouse.execute(
+        f"SELECT org_id, app_id, count() FROM {db}.events WHERE event_type = 'ping' "
+        "GROUP BY org_id, app_id"
+    ) == [("org'1", "app\\1", 3)]
