@@ -24,12 +24,14 @@ function apiKey(forget) {
   return key;
 }
 
-function endingAt(offset) {
-  // The end of the current hour, written in the chosen offset (the series' time zone).
+function endingAt(offset, unit = "hour") {
+  // The end of the current hour (or minute), written in the chosen offset (the series' time
+  // zone): the last bucket is the one in progress, never one still to come.
   const minutes = offset === "Z" ? 0 : (offset[0] === "-" ? -1 : 1) *
     (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
   const shifted = new Date(Date.now() + minutes * 60000);
-  shifted.setUTCMinutes(59, 59, 0);
+  if (unit === "minute") shifted.setUTCSeconds(59, 0);
+  else shifted.setUTCMinutes(59, 59, 0);
   return shifted.toISOString().slice(0, 19) + (offset === "Z" ? "Z" : offset);
 }
 
@@ -77,7 +79,9 @@ async function load() {
   const sessionParams = { ...common };
   if ($("segment").value.trim()) sessionParams.segment_id = $("segment").value.trim();
   const dayParams = { ...common, unit: "day", length: 30 };
-  const concurrentParams = { ...common, unit: "minute", length: 60 };
+  // Ends with the minute in progress: its value is "now" (the hour's end would add minutes
+  // still to come, all 0).
+  const concurrentParams = { ...common, unit: "minute", length: 60, ending_at: endingAt(offset, "minute") };
   window.dashboardQuery = {
     sessions: sessionParams, events: common, dau: dayParams, concurrent: concurrentParams,
   };

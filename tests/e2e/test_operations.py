@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -157,6 +157,9 @@ def test_metrics_readiness_and_dashboard_under_simulated_players(
         assert "key=" not in page.url  # the key does not stay in the address bar
         shown = page.evaluate("window.dashboardData")
         query = page.evaluate("window.dashboardQuery")
+        # The concurrent viewers' last minute is the one in progress ("now"), not one to come.
+        ends = datetime.fromisoformat(query["concurrent"]["ending_at"].replace("Z", "+00:00"))
+        assert abs(ends - datetime.now(UTC)) < timedelta(minutes=2)
         auth = {"Authorization": f"Bearer {key}"}
         for path, kind in (
             ("/sessions/data_series", "sessions"),
