@@ -138,7 +138,8 @@ class _Batch:
     deadlines_ms: list[int] = field(default_factory=list)
     started: list[float] = field(default_factory=list)  # perf_counter() of each record's publish
     expired: int = 0  # waiters before this index are past their deadline (answered 503)
-    timer: asyncio.TimerHandle | None = None
+    armed: bool = False  # submitted: its callers' deadlines are watched
+    timer: asyncio.TimerHandle | None = None  # pending until the next deadline, if any
 
     def add(
         self, key: bytes | None, value: bytes, timestamp_ms: int | None,
@@ -249,7 +250,11 @@ class Publisher:
         tp = TopicPartition(topic, partition)
         extra = list(headers) if headers else []
         batch = self._open.get(tp)
-        waiter = None if batch is None else batch.add(key, value, timestamp_ms, extra, deadline_ms)
+        waiter = (
+            None
+            if batch is None
+            else self._join(batch, key, value, timestamp_ms, extra, deadline_ms)
+        )
         if waiter is None:
             builder = _ClosingBuilder(self._settings.kafka_max_batch_bytes, 0)  # 0: uncompressed
             batch = self._open[tp] = _Batch(topic, builder)
@@ -259,6 +264,18 @@ class Publisher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return partition, await waiter
+
+    def _join(
+        self, batch: _Batch, key: bytes | None, value: bytes, timestamp_ms: int | None,
+        headers: list[tuple[str, bytes]], deadline_ms: int,
+    ) -> asyncio.Future[int] | None:  # fmt: skip
+        """Add a record to an open batch (None once it is full or being written). A batch Kafka
+        does not take stays open; a record joining it after every earlier caller's deadline
+        passed gets a timer of its own, or it would wait until Kafka came back."""
+        waiter = batch.add(key, value, timestamp_ms, headers, deadline_ms)
+        if waiter is not None and batch.armed and batch.timer is None:
+            self._arm(batch)
+        return waiter
 
     async def _partition_of(self, producer: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
         """The partition Kafka's default partitioner gives ``key`` (random without a key).
@@ -289,6 +306,7 @@ class Publisher:
 
     def _arm(self, batch: _Batch) -> None:
         """Answer 503 to the callers past their deadline; again at the next one."""
+        batch.armed, batch.timer = True, None  # run by _submit first, then by its own timer
         now_ms = time.time() * 1000
         while batch.expired < len(batch.waiters) and batch.deadlines_ms[batch.expired] <= now_ms:
             waiter = batch.waiters[batch.expired]
