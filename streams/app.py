@@ -528,8 +528,12 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
 
     counter = Counter(
         settings=settings,
-        # The aiokafka producer inside Faust's (created when the app starts).
-        changelog=ChangelogWriter(lambda: cast(DurableProducer, app.producer)._ensure_producer()),
+        # The aiokafka producer inside Faust's (created when the app starts), behind Faust's
+        # own buffered table writes (on every write: at a flush and when partitions are revoked).
+        changelog=ChangelogWriter(
+            lambda: cast(DurableProducer, app.producer)._ensure_producer(),
+            lambda: cast(DurableProducer, app.producer).buffer.flush(),
+        ),
         windows={
             unit: table(f"window-counts-{unit.value}", dict).tumbling(
                 timedelta(milliseconds=unit.ms), expires=expires
@@ -562,13 +566,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     assert isinstance(producer, DurableProducer)
     producer.before_flush.append(counter.send_counts)
 
-    async def write_back() -> None:
-        # What Faust queued for its tables (a closed session's tombstone) reaches aiokafka
-        # first: a key's changelog records keep the order of its changes.
-        await producer.buffer.flush()
-        await counter.write_back()
-
-    producer.before_flush.append(write_back)
+    producer.before_flush.append(counter.write_back)
 
     @app.timer(0.25)  # type: ignore[untyped-decorator]
     async def publish_counts() -> None:

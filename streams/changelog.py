@@ -13,7 +13,7 @@ acknowledged the partition's last record — what Faust's ``_on_changelog_sent``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -22,17 +22,29 @@ from faust.types import TP
 from streams.writeback import Changes
 
 
+async def _nothing_queued() -> None:
+    return None
+
+
 class ChangelogWriter:
     """Sends ``Changes`` to their table's changelog with the Faust app's own aiokafka producer
-    (``producer()``), so they queue behind whatever Faust already handed it."""
+    (``producer()``). ``queued()`` is awaited first: it hands aiokafka what Faust still holds
+    in its producer buffer (a closed session's tombstone), so a key's changelog records keep
+    the order of its changes."""
 
-    def __init__(self, producer: Callable[[], AIOKafkaProducer]) -> None:
+    def __init__(
+        self,
+        producer: Callable[[], AIOKafkaProducer],
+        queued: Callable[[], Awaitable[None]] = _nothing_queued,
+    ) -> None:
         self._producer = producer
+        self._queued = queued
 
     async def write(self, *tables: Changes) -> int:
         """Send the changes of each table and wait for Kafka's acknowledgement of every batch
         (all are sent before the first is awaited); then set each store's persisted offset of
         each partition. Raises what Kafka raised. Returns how many records were written."""
+        await self._queued()
         producer = self._producer()
         sent: list[tuple[Any, TP, int, asyncio.Future[Any]]] = []  # store, tp, records, ack
         for changes in tables:
@@ -42,20 +54,22 @@ class ChangelogWriter:
                 batch, records = producer.create_batch(), 0
                 for key, value in items:
                     if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                        ack = await self._send(batch, tp)
+                        ack = await self._send(producer, batch, tp)
                         sent.append((changes.table.data, tp, records, ack))
                         batch, records = producer.create_batch(), 0
                         batch.append(key=key, value=value, timestamp=None)  # always taken
                     records += 1
-                sent.append((changes.table.data, tp, records, await self._send(batch, tp)))
+                ack = await self._send(producer, batch, tp)
+                sent.append((changes.table.data, tp, records, ack))
         for store, tp, records, ack in sent:  # a partition's batches are acknowledged in order
             metadata = await ack
             store.set_persisted_offset(tp, metadata.offset + records - 1)
         return sum(len(changes) for changes in tables)
 
-    async def _send(self, batch: Any, tp: TP) -> asyncio.Future[Any]:
+    @staticmethod
+    async def _send(producer: AIOKafkaProducer, batch: Any, tp: TP) -> asyncio.Future[Any]:
         batch.close()  # aiokafka's own send() must not add records to it
-        ack: asyncio.Future[Any] = await self._producer().send_batch(
+        ack: asyncio.Future[Any] = await producer.send_batch(
             batch, tp.topic, partition=tp.partition
         )
         return ack

@@ -42,12 +42,17 @@ async def test_a_flush_lands_in_the_changelog_once_with_the_store_offsets(settin
             states.put(partition, f"session-{n}", value)
             expected[f"session-{n}"] = (partition, value)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    queued: list[int] = []  # Faust's buffered table writes are handed over before the batches
+
+    async def hand_over_queued() -> None:
+        queued.append(len(producer._message_accumulator._batches))
+
     await producer.start()
     try:
-        written = await ChangelogWriter(lambda: producer).write(states.flush())
+        written = await ChangelogWriter(lambda: producer, hand_over_queued).write(states.flush())
     finally:
         await producer.stop()
-    assert written == KEYS
+    assert written == KEYS and queued == [0]  # called once, before any batch was queued
     records = await read_all(settings, topic, KEYS)
     store = table.data
     landed = {
