@@ -1,28 +1,47 @@
-"""Scale-out benchmark (SPEC §5): the same realistic load (``bench/player_sessions.lua`` at max
-rate for N seconds) against one edge process, one worker and one sink, then against two of
-each (``edge --processes 2``, two workers and two sinks in their groups). Reports the edge's
-rate and p99, and how long after the load the worker and the sink had caught up (all on the
-same 2 cores, so "beats" is about what the second process gets from the idle time of the
-first).
+"""Scale-out benchmark (SPEC §5), two ways:
+
+- ``pipeline``: the same realistic load (``bench/player_sessions.lua`` at max rate for N
+  seconds) against one edge process, one worker and one sink, then against two of each
+  (``edge --processes 2``, two workers and two sinks in their groups). Reports the edge's rate
+  and p99, and how long after the load the worker and the sink had caught up. On 2 cores one
+  of each already keeps both busy: the second of each can only take CPU from the others.
+- ``components``: each kind of process alone with what it needs, one then two: the edge
+  (``--processes 1`` / ``2``, Kafka only, wrk at max rate, the hello-world reference in the
+  same run), the workers and the sinks draining the same backlog (300,000 records of 10,000
+  sessions in turn, written first; records/s from the first record consumed until the group's
+  committed offsets reach the end of every partition). This is what a second process adds
+  when there is CPU for it.
 
 Needs scripts/services up and wrk. Run:
-    .venv/bin/python bench/scale_out.py [--seconds 30]
-Writes bench/results/scale_out.json.
+    .venv/bin/python bench/scale_out.py [--what pipeline,components] [--seconds 30]
+        [--out scale_out.json]
+Writes bench/results/<out>.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import lag, session_files, wrk  # noqa: E402
-from tests.e2e.pipeline import Pipeline, launch  # noqa: E402
+from sessionflow import kafka  # noqa: E402
+from sessionflow.settings import Settings  # noqa: E402
+from sessionflow.topics import Topics  # noqa: E402
+from tests.backlog import write_backlog  # noqa: E402
+from tests.e2e.pipeline import Pipeline, launch, settings_env  # noqa: E402
+from tests.e2e.test_operations import scrape, total  # noqa: E402
 from tests.faults.test_scale_out import wait_ready  # noqa: E402
 from tests.services import free_port, unique_settings  # noqa: E402
 
@@ -69,19 +88,135 @@ def measure(two: bool, seconds: int, files: dict[str, str]) -> dict[str, object]
     }  # fmt: skip
 
 
+async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
+BACKLOG_SESSIONS = 10_000  # of 30 records each, in turn (live order)
+
+
+def drain(process: str, count: int) -> dict[str, object]:
+    """``count`` workers or sinks (``process``) in their group drain the same backlog."""
+    settings = unique_settings()
+    topics = Topics(settings.topic_prefix)
+    asyncio.run(kafka.ensure_sessionflow_topics(settings))
+    asyncio.run(
+        write_backlog(settings, "BENCH", ("a", "b"), BACKLOG_SESSIONS, 29, concurrent=10_000)
+    )
+    ends = asyncio.run(end_offsets(settings, topics.media_events))
+    records = sum(ends.values())
+    group = topics.worker_app_id if process == "worker" else settings.sink_group
+    logs = HERE / "results" / "logs" / f"scale_{process}_{count}"
+    logs.mkdir(parents=True, exist_ok=True)
+    pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
+    urls = []
+    for n in range(count):
+        port = free_port()
+        env = {f"SESSIONFLOW_{process.upper()}_OPS_PORT": str(port)}
+        pipeline.start(f"{process}-{n}", [process], env)
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        first = None
+        while first is None:  # the first record consumed by any of them
+            for url in urls:
+                try:
+                    if total(scrape(url), "sessionflow_records_consumed_total") > 0:
+                        first = time.monotonic()
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.1)
+        while True:
+            committed = asyncio.run(kafka.committed_offsets(settings, group, topics.media_events))
+            if all(committed.get(p, 0) >= end for p, end in ends.items()):
+                break
+            time.sleep(0.2)
+        seconds = time.monotonic() - first
+        consumed = sum(total(scrape(u), "sessionflow_records_consumed_total") for u in urls)
+    finally:
+        pipeline.stop_all()
+    return {
+        "records": records,
+        "seconds": round(seconds, 1),
+        "records_per_s": round(records / seconds),
+        # Records a process consumed again after the group's rebalance handed them over.
+        "consumed_again": int(consumed - records),
+    }
+
+
+def edges(processes: int, seconds: int, files: dict[str, str]) -> dict[str, object]:
+    """The edge with ``processes`` processes on one port, Kafka only, wrk at max rate."""
+    logs = HERE / "results" / "logs" / f"scale_edge_{processes}"
+    logs.mkdir(parents=True, exist_ok=True)
+    settings = unique_settings()
+    asyncio.run(kafka.ensure_sessionflow_topics(settings))
+    pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
+    pipeline.start("edge", ["edge", "--processes", str(processes)])
+    try:
+        wait_ready(pipeline.edge_url)
+        wrk(pipeline.edge_url, 3, 64, files)  # warm-up
+        load = wrk(pipeline.edge_url, seconds, 64, files)
+    finally:
+        pipeline.stop_all()
+    return {"rps": load["rps"], "p99_ms": load["p99_ms"], "non2xx": load["non2xx"]}
+
+
+def hello(seconds: int, files: dict[str, str]) -> int:
+    """The reference: a bare Starlette app, one uvicorn process, the same load."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=HERE,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.post(url + "/api/v1/sessions", content=b"{}")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return int(wrk(url, seconds, 64, files)["rps"])
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def components(seconds: int, files: dict[str, str]) -> dict[str, object]:
+    result: dict[str, object] = {"hello_world_rps": hello(seconds, files)}
+    for name, run in (
+        ("edge", lambda n: edges(n, seconds, files)),
+        ("worker", lambda n: drain("worker", n)),
+        ("sink", lambda n: drain("sink", n)),
+    ):
+        one, two = run(1), run(2)
+        rate = "rps" if name == "edge" else "records_per_s"
+        result[name] = {"one": one, "two": two, "two_vs_one": round(two[rate] / one[rate], 2)}
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--what", default="pipeline,components")
+    parser.add_argument("--out", default="scale_out.json")
     args = parser.parse_args()
     work = HERE / "results" / "logs" / "scale"
     work.mkdir(parents=True, exist_ok=True)
     files = session_files(work)
-    result = {
-        "seconds": args.seconds,
-        "one_of_each": measure(False, args.seconds, files),
-        "two_of_each": measure(True, args.seconds, files),
-    }
-    (HERE / "results" / "scale_out.json").write_text(json.dumps(result, indent=2) + "\n")
+    result: dict[str, object] = {"seconds": args.seconds}
+    if "pipeline" in args.what:
+        result["one_of_each"] = measure(False, args.seconds, files)
+        result["two_of_each"] = measure(True, args.seconds, files)
+    if "components" in args.what:
+        result["components"] = components(args.seconds, files)
+    (HERE / "results" / args.out).write_text(json.dumps(result, indent=2) + "\n")
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 

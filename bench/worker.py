@@ -9,10 +9,12 @@ beginning) — N records are written straight to media-events, then:
 1. reference: a bare aiokafka consumer reads the same records (no decoding, no state): what
    reading them costs in Python on this machine;
 2. the worker starts and counts them: records/s from its first consumed record to its last
-   (from its /metrics), and every session counted once.
+   (from its /metrics), and every session counted once; its RSS and its RocksDB tables'
+   memory (``sessionflow_worker_rocksdb_bytes``) at the end.
 
 Needs scripts/services up. Run:
     .venv/bin/python bench/worker.py [--records 300000] [--starts 60000] [--out worker.json]
+        [--kinds realistic,interleaved,starts]
 (``--records``: realistic and interleaved records each)
 Writes bench/results/<out>.
 """
@@ -32,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.soak import rss_mb  # noqa: E402
 from sessionflow.kafka import ensure_sessionflow_topics  # noqa: E402
 from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
@@ -111,6 +114,11 @@ def run(kind: str, records: int, logs: Path) -> dict[str, object]:
         result["worker_seconds"] = round(seconds, 1)
         result["worker_records_per_s"] = round((consumed - consumed_at_first) / seconds)
         result["sessions_counted"] = int(total(samples, "sessionflow_records_counted_total"))
+        result["worker_rss_mb_at_end"] = rss_mb(pipeline.children["worker"].pid)
+        result["rocksdb_mb_at_end"] = {
+            labels["part"]: round(value / 2**20, 1)
+            for labels, value in samples.get("sessionflow_worker_rocksdb_bytes", [])
+        }
         result["sessions_written"] = sessions
     finally:
         pipeline.stop_all()
@@ -122,13 +130,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300_000, help="realistic records")
     parser.add_argument("--starts", type=int, default=60_000, help="start-only records")
     parser.add_argument("--out", default="worker.json")
+    parser.add_argument(
+        "--kinds", default="realistic,interleaved,starts", help="comma-separated, in this order"
+    )
     args = parser.parse_args()
     logs = HERE / "results" / "logs" / "worker"
     logs.mkdir(parents=True, exist_ok=True)
     results = [
-        run("realistic", args.records, logs),
-        run("interleaved", args.records, logs),
-        run("starts", args.starts, logs),
+        run(kind, args.starts if kind == "starts" else args.records, logs)
+        for kind in args.kinds.split(",")
     ]
     out = HERE / "results" / args.out
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -124,6 +124,14 @@ class Edge:
     validator: EventValidator = field(default_factory=EventValidator)
     events_codec: codec.AvroCodec = field(default_factory=codec.media_events)
     document: dict[str, Any] = field(default_factory=openapi_document)
+    # Session ids found signed, remembered for the sessions' later events.
+    sessions: sessionids.Verifier = field(init=False)
+
+    def __post_init__(self) -> None:
+        verifier = sessionids.Verifier(
+            self.settings.session_secrets, self.settings.session_cache_size
+        )
+        object.__setattr__(self, "sessions", verifier)  # frozen: set once, here
 
     @property
     def topic(self) -> str:
@@ -205,9 +213,7 @@ async def session_event(edge: Edge, request: Incoming) -> Answer:
     session_id = request.params["sid"]
     received_ms = edge.clock()
     try:
-        sessionids.verify(
-            session_id, settings.session_secrets, received_ms, settings.session_lifetime_ms
-        )
+        edge.sessions.verify(session_id, received_ms, settings.session_lifetime_ms)
     except UnknownSession as exc:
         return _error(404, "session not found", [FieldError("sid", str(exc))])
     except ExpiredSession as exc:

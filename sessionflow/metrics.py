@@ -77,6 +77,13 @@ CONSUMER_LAG = Gauge(
     ["process", "topic", "partition"],
     multiprocess_mode="max",
 )
+ROCKSDB_MEMORY = Gauge(
+    "sessionflow_worker_rocksdb_bytes",
+    "Memory the worker's RocksDB tables hold, by part (block_cache, memtables), of the budget "
+    "SESSIONFLOW_WORKER_ROCKSDB_MEMORY_MB.",
+    ["part"],
+    multiprocess_mode="max",
+)
 CLICKHOUSE_ROWS = Counter(
     "sessionflow_clickhouse_rows", "Rows the sink inserted into ClickHouse, by table.", ["table"]
 )

@@ -92,6 +92,9 @@ class Settings(BaseModel):
     # The worker's table store: "rocksdb" (local files under state_dir, so a restart replays
     # only the changelog written since) or "memory" (a restart replays the whole changelogs).
     worker_store: Literal["rocksdb", "memory"] = "rocksdb"
+    # Memory every RocksDB table database of one worker shares (half block cache with index
+    # and filter blocks, half memtables), whatever its partition count (``streams.rocksdb``).
+    worker_rocksdb_memory_mb: int = Field(default=64, ge=8)
     # Where processes keep local state (the worker's RocksDB tables): never the working
     # directory. The tables live in Kafka changelogs too; this folder may be wiped (the next
     # start then replays the changelogs).

@@ -37,6 +37,7 @@ from sessionflow.settings import Settings
 from sessionflow.timebuckets import STORED_UNITS, Unit
 from sessionflow.topics import Topics
 from streams import counting, qoe
+from streams import rocksdb as rocksdb_store
 from streams.changelog import ChangelogWriter
 from streams.delivery import InlineDeliveryConsumer
 from streams.durability import DurableProducer, lost_write
@@ -425,15 +426,13 @@ class Counter:
 PRODUCER_LINGER_S = 0.01
 
 
-# RocksDB per table partition (Faust's ``rocksdb://`` store on rocksdict), sized for a worker
-# that shares its machine: Faust's defaults (64 MB write buffers x 3 and a 2 GB block cache per
-# partition database) would let a few dozen databases claim gigabytes.
+# RocksDB per table partition (``streams.rocksdb``: Faust's store, every database sharing the
+# worker's memory budget). Faust's defaults (64 MB write buffers x 3 per partition database)
+# would flush rarely and in large pieces; 4 MB ones flush as the budget needs.
 ROCKSDB_OPTIONS = {
-    "driver": "rocksdict",
     "write_buffer_size": 4 * 1024 * 1024,
     "max_write_buffer_number": 2,
     "target_file_size_base": 16 * 1024 * 1024,
-    "block_cache_size": 8 * 1024 * 1024,
 }
 
 
@@ -470,6 +469,8 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     cluster's, which names the folder of the worker's local tables)."""
     topics = Topics(settings.topic_prefix)
     rocksdb = settings.worker_store == "rocksdb"
+    budget = rocksdb_store.MemoryBudget(settings.worker_rocksdb_memory_mb * 1024 * 1024)
+    table_options = {**ROCKSDB_OPTIONS, rocksdb_store.BUDGET_OPTION: budget} if rocksdb else None
     app = faust.App(
         topics.worker_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -477,7 +478,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
         # A restarted worker reads its tables from local RocksDB files and replays only the
         # changelog records written since (Faust persists the changelog offset with them);
         # from memory it would replay every table's whole changelog first.
-        store="rocksdb://" if rocksdb else "memory://",
+        store=rocksdb_store.store_url() if rocksdb else "memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         producer_acks=-1,
@@ -523,7 +524,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
             partitions=settings.topic_partitions,
             key_type=str,
             extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
-            options=dict(ROCKSDB_OPTIONS) if rocksdb else None,
+            options=dict(table_options) if table_options else None,
         )
 
     counter = Counter(
@@ -608,6 +609,9 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
             if end is not None:
                 lag = max(0, end - counter.next_offset[tp.partition])
                 metrics.CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(lag)
+        if rocksdb:
+            for part, used in budget.usage().items():
+                metrics.ROCKSDB_MEMORY.labels(part).set(used)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_gap_filler(app: Any, **kwargs: Any) -> None:

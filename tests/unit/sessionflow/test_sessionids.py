@@ -61,3 +61,18 @@ def test_id_from_the_future_is_unknown():
     sid = sessionids.mint("s1", NOW + 10 * 60_000)
     with pytest.raises(UnknownSession):
         sessionids.verify(sid, ["s1"], NOW, DAY)
+
+
+def test_the_verifier_remembers_at_most_its_size_and_still_refuses_forgeries():
+    verifier = sessionids.Verifier(["s1"], cached=1000)
+    sids = [sessionids.mint("s1", NOW + n) for n in range(1500)]
+    for n, sid in enumerate(sids):
+        assert verifier.verify(sid, NOW + 2000, DAY) == NOW + n
+    assert verifier.cached() == 1000  # the oldest 500 were forgotten, not kept growing
+    assert verifier.verify(sids[0], NOW + 2000, DAY) == NOW  # looked up again: still valid
+    forged = sessionids.mint("other", NOW)
+    for _ in range(2):  # a refusal is remembered as one too
+        with pytest.raises(UnknownSession):
+            verifier.verify(forged, NOW, DAY)
+    with pytest.raises(ExpiredSession):  # the lifetime is checked whether remembered or not
+        verifier.verify(sids[1], NOW + DAY + 2, DAY)
