@@ -52,6 +52,28 @@ def wrk(url: str, seconds: int, connections: int, env: dict[str, str], delay_ms:
     return result
 
 
+def hello_world(seconds: int, connections: int, files: dict[str, str]) -> dict:
+    """The reference: ``bench/hello.py`` (one uvicorn process) under the same wrk load."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=HERE,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.post(url + "/api/v1/sessions", content=b"{}")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return wrk(url, seconds, connections, files)
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def session_files(folder: Path) -> dict[str, str]:
     now_ms = int(time.time() * 1000)
     start = players.session_start("BENCH@AdobeOrg", "bench-app", now_ms)
@@ -132,12 +154,6 @@ def main() -> None:
     work = HERE / "results" / "logs" / "capacity"
     work.mkdir(parents=True, exist_ok=True)
     files = session_files(work)
-    hello_port = free_port()
-    hello = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(hello_port),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=HERE,
-    )  # fmt: skip
     pipeline = launch(unique_settings(), work)
     for name in ("worker", "sink"):
         os.setpriority(os.PRIO_PROCESS, pipeline.children[name].pid, args.consumers_nice)
@@ -147,16 +163,7 @@ def main() -> None:
         "consumers_nice": args.consumers_nice,
     }
     try:
-        hello_url = f"http://127.0.0.1:{hello_port}"
-        for _ in range(100):
-            try:
-                httpx.post(hello_url + "/api/v1/sessions", content=b"{}")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        reference = wrk(hello_url, args.seconds, args.connections, files)
-        hello.terminate()
-        hello.wait()
+        reference = hello_world(args.seconds, args.connections, files)
         wrk(pipeline.edge_url, 3, args.connections, files)  # warm-up
         time.sleep(5)
         urls = pipeline.ops_urls
@@ -230,8 +237,6 @@ def main() -> None:
             "lag_samples": samples,
         })  # fmt: skip
     finally:
-        if hello.poll() is None:
-            hello.terminate()
         pipeline.stop_all()
     (HERE / "results" / args.out).write_text(json.dumps(results, indent=2) + "\n")
     summary = {k: v for k, v in results.items() if k != "lag_samples"}

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity import lag, session_files, wrk  # noqa: E402
+from bench.capacity import hello_world, lag, session_files, wrk  # noqa: E402
 from sessionflow import kafka  # noqa: E402
 from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
@@ -166,30 +165,8 @@ def edges(processes: int, seconds: int, files: dict[str, str]) -> dict[str, obje
     return {"rps": load["rps"], "p99_ms": load["p99_ms"], "non2xx": load["non2xx"]}
 
 
-def hello(seconds: int, files: dict[str, str]) -> int:
-    """The reference: a bare Starlette app, one uvicorn process, the same load."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=HERE,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.post(url + "/api/v1/sessions", content=b"{}")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        return int(wrk(url, seconds, 64, files)["rps"])
-    finally:
-        process.terminate()
-        process.wait()
-
-
 def components(seconds: int, files: dict[str, str]) -> dict[str, object]:
-    result: dict[str, object] = {"hello_world_rps": hello(seconds, files)}
+    result: dict[str, object] = {"hello_world_rps": hello_world(seconds, 64, files)["rps"]}
     for name, run in (
         ("edge", lambda n: edges(n, seconds, files)),
         ("worker", lambda n: drain("worker", n)),
