@@ -18,7 +18,10 @@ OS package CI uses) and on current releases (the docker-compose image, the chdb 
 
 from __future__ import annotations
 
-from sessionflow.clickhouse import ClickHouse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the worker reads the column definitions without ClickHouse's driver
+    from sessionflow.clickhouse import ClickHouse
 
 # Typed columns of `sessions`: column name -> (param key, ClickHouse type). Other params go to
 # the param_keys/param_values arrays.
