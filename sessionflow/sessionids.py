@@ -72,7 +72,7 @@ def verify(
 class Verifier:
     """``verify`` for ``secrets``, remembering the last ``cached`` ids found signed: a player
     sends ~60 events under one id, and the HMAC was 6 % of the edge's time per event. Sized by
-    ``Settings.session_cache_size`` (~0.35 KB an id); it was a fixed 65,536, which kept the
+    ``Settings.session_cache_size`` (~0.3 KB an id); it was a fixed 65,536, which kept the
     edge's memory growing until that many sessions had been seen."""
 
     def __init__(self, secrets: Sequence[str], cached: int) -> None:

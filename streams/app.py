@@ -469,8 +469,12 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     cluster's, which names the folder of the worker's local tables)."""
     topics = Topics(settings.topic_prefix)
     rocksdb = settings.worker_store == "rocksdb"
-    budget = rocksdb_store.MemoryBudget(settings.worker_rocksdb_memory_mb * 1024 * 1024)
-    table_options = {**ROCKSDB_OPTIONS, rocksdb_store.BUDGET_OPTION: budget} if rocksdb else None
+    budget = (
+        rocksdb_store.MemoryBudget(settings.worker_rocksdb_memory_mb * 1024 * 1024)
+        if rocksdb
+        else None
+    )
+    table_options = {**ROCKSDB_OPTIONS, rocksdb_store.BUDGET_OPTION: budget} if budget else None
     app = faust.App(
         topics.worker_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -609,7 +613,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
             if end is not None:
                 lag = max(0, end - counter.next_offset[tp.partition])
                 metrics.CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(lag)
-        if rocksdb:
+        if budget is not None:
             for part, used in budget.usage().items():
                 metrics.ROCKSDB_MEMORY.labels(part).set(used)
 
