@@ -42,7 +42,7 @@ from tests.backlog import write_backlog  # noqa: E402
 from tests.e2e.pipeline import Pipeline, launch, settings_env  # noqa: E402
 from tests.e2e.test_operations import scrape, total  # noqa: E402
 from tests.faults.test_scale_out import wait_ready  # noqa: E402
-from tests.services import free_port, unique_settings  # noqa: E402
+from tests.services import unique_settings  # noqa: E402
 
 HERE = ROOT / "bench"
 
@@ -52,10 +52,8 @@ def doubled(pipeline: Pipeline) -> dict[str, str]:
     pipeline.stop("edge")
     pipeline.start("edge", ["edge", "--processes", "2"])
     urls = {"worker": pipeline.ops_urls["worker"], "sink": pipeline.ops_urls["sink"]}
-    for name, command, kind in (("worker-b", "worker", "WORKER"), ("sink-b", "sink", "SINK")):
-        port = free_port()
-        pipeline.start(name, [command], {f"SESSIONFLOW_{kind}_OPS_PORT": str(port)})
-        urls[name] = f"http://127.0.0.1:{port}"
+    for name, command in (("worker-b", "worker"), ("sink-b", "sink")):
+        urls[name] = pipeline.start_another(name, command)
     for url in [pipeline.edge_url, *urls.values()]:
         wait_ready(url)
     return urls
@@ -114,12 +112,7 @@ def drain(process: str, count: int) -> dict[str, object]:
     logs = HERE / "results" / "logs" / f"scale_{process}_{count}"
     logs.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
-    urls = []
-    for n in range(count):
-        port = free_port()
-        env = {f"SESSIONFLOW_{process.upper()}_OPS_PORT": str(port)}
-        pipeline.start(f"{process}-{n}", [process], env)
-        urls.append(f"http://127.0.0.1:{port}")
+    urls = [pipeline.start_another(f"{process}-{n}", process) for n in range(count)]
     try:
         first = None
         while first is None:  # the first record consumed by any of them

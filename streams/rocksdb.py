@@ -86,10 +86,8 @@ class Store(faust_rocksdb.Store):
 
     def __init__(self, url: Any, app: Any, table: Any, **kwargs: Any) -> None:
         super().__init__(url, app, table, **kwargs)
-        options = dict(self.options or {})
+        options = dict(self.options or {})  # Faust took "driver" and "read_only" out of it
         budget = options.pop(BUDGET_OPTION)
-        options.pop("driver", None)
-        options.pop("read_only", None)
         self.rocksdb_options = BudgetedOptions(budget, **options)
 
 

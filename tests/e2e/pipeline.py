@@ -59,6 +59,13 @@ class Pipeline:
                 stderr=log,
             )
 
+    def start_another(self, name: str, command: str) -> str:
+        """Start one more worker or sink (``command``) as ``name``, on an ops port of its own
+        (its group shares the partitions); returns where it serves /ready and /metrics."""
+        port = free_port()
+        self.start(name, [command], {f"SESSIONFLOW_{command.upper()}_OPS_PORT": str(port)})
+        return f"http://127.0.0.1:{port}"
+
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         child = self.children.pop(name)
         child.send_signal(sig)

@@ -18,7 +18,6 @@ from sessionflow.clickhouse import ClickHouse
 from tests.e2e.pipeline import Pipeline
 from tests.e2e.sessions import ORG, poll_total
 from tests.e2e.test_operations import scrape, total
-from tests.services import free_port
 
 
 def children_of(pid: int) -> list[int]:
@@ -58,12 +57,9 @@ def test_two_of_each_stay_exact_when_a_worker_and_a_sink_are_killed(
 ):
     pipeline.stop("edge")
     pipeline.start("edge", ["edge", "--processes", "2"])
-    extra = {"worker-b": ("worker", "WORKER"), "sink-b": ("sink", "SINK")}
     urls = dict(pipeline.ops_urls)
-    for name, (command, kind) in extra.items():
-        port = free_port()
-        pipeline.start(name, [command], {f"SESSIONFLOW_{kind}_OPS_PORT": str(port)})
-        urls[name] = f"http://127.0.0.1:{port}"
+    for name, command in (("worker-b", "worker"), ("sink-b", "sink")):
+        urls[name] = pipeline.start_another(name, command)
     for url in urls.values():
         wait_ready(url)
     assert len(children_of(pipeline.children["edge"].pid)) == 2
