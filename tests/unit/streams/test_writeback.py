@@ -83,3 +83,15 @@ def test_discard_drops_a_pending_change() -> None:
     states.discard("a")
     assert states.get(1, "a") is None
     assert len(states.flush()) == 0
+
+
+def test_the_cache_drops_the_least_recently_written_value_first() -> None:
+    states = WriteBack(table(), max_cached=2)
+    states.put(0, "a", 1)
+    states.put(0, "b", 2)
+    states.put(0, "a", 3)  # a is now the most recent
+    states.put(0, "c", 4)
+    assert list(states.cached) == ["a", "c"]
+    for n in range(10_000):  # far past its size: stays at it, oldest first
+        states.put(0, f"k{n}", n)
+    assert list(states.cached) == ["k9998", "k9999"]
