@@ -1,4 +1,5 @@
-"""Worker throughput: how fast one worker process counts a backlog, alone on the machine.
+"""Worker (or sink) throughput: how fast one worker process counts a backlog, alone on the
+machine (``--process sink``: how fast one sink stores it in ClickHouse).
 
 For each kind of traffic — ``realistic`` (60-record sessions: a sessionStart and its player's
 events, ``tests/backlog.py``, one session after the other), ``interleaved`` (10,000 sessions of
@@ -14,6 +15,7 @@ beginning) — N records are written straight to media-events, then:
 
 Needs scripts/services up. Run:
     .venv/bin/python bench/worker.py [--records 300000] [--starts 60000] [--out worker.json]
+        [--process worker|sink]
         [--kinds realistic,interleaved,starts]
 (``--records``: realistic and interleaved records each)
 Writes bench/results/<out>.
@@ -70,7 +72,7 @@ async def bare_read(settings: Settings, records: int) -> float:
 INTERLEAVED_SESSIONS = 10_000
 
 
-def run(kind: str, records: int, logs: Path) -> dict[str, object]:
+def run(kind: str, records: int, logs: Path, process: str = "worker") -> dict[str, object]:
     per_session = {"realistic": 60, "interleaved": 30, "starts": 1}[kind]
     concurrent = INTERLEAVED_SESSIONS if kind == "interleaved" else 1
     settings = unique_settings().model_copy(
@@ -94,9 +96,9 @@ def run(kind: str, records: int, logs: Path) -> dict[str, object]:
         "bare_consumer_records_per_s": round(asyncio.run(bare_read(settings, written))),
     }
     pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
-    pipeline.start("worker")
+    pipeline.start(process)
     try:
-        url = pipeline.ops_urls["worker"]
+        url = pipeline.ops_urls[process]
         pipeline.wait_http(url + "/ready", 120)
         first = None
         consumed_at_first = 0.0
@@ -111,14 +113,16 @@ def run(kind: str, records: int, logs: Path) -> dict[str, object]:
             time.sleep(0.25)
         assert first is not None
         seconds = now - first
-        result["worker_seconds"] = round(seconds, 1)
-        result["worker_records_per_s"] = round((consumed - consumed_at_first) / seconds)
-        result["sessions_counted"] = int(total(samples, "sessionflow_records_counted_total"))
-        result["worker_rss_mb_at_end"] = rss_mb(pipeline.children["worker"].pid)
-        result["rocksdb_mb_at_end"] = {
-            labels["part"]: round(value / 2**20, 1)
-            for labels, value in samples.get("sessionflow_worker_rocksdb_bytes", [])
-        }
+        result[f"{process}_seconds"] = round(seconds, 1)
+        result[f"{process}_records_per_s"] = round((consumed - consumed_at_first) / seconds)
+        if process == "worker":
+            result["sessions_counted"] = int(total(samples, "sessionflow_records_counted_total"))
+        result[f"{process}_rss_mb_at_end"] = rss_mb(pipeline.children[process].pid)
+        if process == "worker":
+            result["rocksdb_mb_at_end"] = {
+                labels["part"]: round(value / 2**20, 1)
+                for labels, value in samples.get("sessionflow_worker_rocksdb_bytes", [])
+            }
         result["sessions_written"] = sessions
     finally:
         pipeline.stop_all()
@@ -130,14 +134,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300_000, help="realistic records")
     parser.add_argument("--starts", type=int, default=60_000, help="start-only records")
     parser.add_argument("--out", default="worker.json")
+    parser.add_argument("--process", default="worker", choices=("worker", "sink"))
     parser.add_argument(
         "--kinds", default="realistic,interleaved,starts", help="comma-separated, in this order"
     )
     args = parser.parse_args()
-    logs = HERE / "results" / "logs" / "worker"
+    logs = HERE / "results" / "logs" / args.process
     logs.mkdir(parents=True, exist_ok=True)
     results = [
-        run(kind, args.starts if kind == "starts" else args.records, logs)
+        run(kind, args.starts if kind == "starts" else args.records, logs, args.process)
         for kind in args.kinds.split(",")
     ]
     out = HERE / "results" / args.out

@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from schemas import codec
@@ -199,7 +198,7 @@ class ClickHouseWriter:
         for item in batch:
             if item.topic == self._topics.media_events:
                 ends[item.partition] = max(ends.get(item.partition, 0), item.offset + 1)
-        at = datetime.fromtimestamp(now_ms // 1000, UTC)
+        at = rows.moment(now_ms)
         self._ch.insert(
             "sink_progress",
             PROGRESS_COLUMNS,

@@ -39,7 +39,7 @@ from sessionflow.topics import Topics
 from streams import counting, qoe
 from streams import rocksdb as rocksdb_store
 from streams.changelog import ChangelogWriter
-from streams.delivery import InlineDeliveryConsumer
+from streams.delivery import InlineDeliveryConsumer, RawSchema
 from streams.durability import DurableProducer, lost_write
 from streams.segments import Matchers, apply_marker, segments_of
 from streams.writeback import WriteBack
@@ -511,12 +511,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     app.transport.Producer = DurableProducer  # type: ignore[misc]
     app.transport.Consumer = InlineDeliveryConsumer  # type: ignore[misc]
     source = app.topic(
-        topics.media_events,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
+        topics.media_events, schema=RawSchema(), partitions=settings.topic_partitions
     )
     expires = timedelta(days=settings.window_expires_days)
 

@@ -45,6 +45,13 @@ def test_redelivered_batch_is_stored_once(settings, clickhouse):
     assert clickhouse.execute(f"SELECT sum(sessions) FROM {db}.session_counts_current") == [(5,)]
     row = clickhouse.execute(f"SELECT show, custom_keys, media_name FROM {db}.sessions LIMIT 1")
     assert row == [("s", ["k"], None)]
+    times = [
+        clickhouse.execute(f"SELECT DISTINCT toUnixTimestamp({column}) FROM {db}.{table}")
+        for column, table in (
+            ("session_time", "sessions"), ("event_time", "events"), ("bucket_start", "session_counts")
+        )
+    ]  # fmt: skip
+    assert times == [[(at // 1000,)], [(at // 1000,)], [((at - at % 3_600_000) // 1000,)]]
 
 
 def test_a_record_twice_in_one_batch_is_stored_once(settings, clickhouse):
