@@ -1,8 +1,9 @@
 """Pipeline benchmark on the real processes, Kafka and ClickHouse:
 
 1. freshness: time from a 201 to the session being visible in data_series (p50/p99);
-2. load: wrk drives the edge at its max rate while the worker's consumer lag and the RSS of
-   the edge and the worker are sampled every second; then the time for the lag to drain.
+2. load: wrk drives the edge at its max rate while the worker's and the sink's consumer lag
+   (records not committed yet) and the RSS of the edge and the worker are sampled every
+   second; then the time for both lags to drain.
 
 Needs scripts/services up and wrk. Run:
     .venv/bin/python bench/pipeline.py [--samples 100] [--load-seconds 60]
@@ -23,12 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sessionflow import kafka  # noqa: E402
+from sessionflow.settings import Settings  # noqa: E402
+from sessionflow.topics import Topics  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.services import unique_settings  # noqa: E402
 
@@ -47,25 +51,24 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def worker_lag(bootstrap: str, group: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The end offset of each of ``topic``'s partitions (all of them, from the settings)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await consumer.start()
     try:
-        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
-        if not parts:
-            parts = [tp for tp in committed if tp.topic == topic]
-        ends = await consumer.end_offsets(parts)
+        tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
-    return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+
+
+async def group_lag(settings: Settings, group: str, topic: str) -> int:
+    """Records of ``topic`` the consumer ``group`` has not committed yet, over every partition
+    (one it has never committed counts from 0: before the group's first commit the lag is the
+    whole topic, not 0)."""
+    committed = await kafka.committed_offsets(settings, group, topic)
+    ends = await end_offsets(settings, topic)
+    return sum(end - committed.get(partition, 0) for partition, end in ends.items())
 
 
 def main() -> None:
@@ -141,14 +144,18 @@ def main() -> None:
         samples: list[dict[str, float]] = []
         stop = threading.Event()
         settings = pipeline.settings
-        group = settings.topic_prefix + "worker"
-        topic = settings.topic_prefix + "media-events"
+        topics = Topics(settings.topic_prefix)
 
         def sample() -> None:
             while not stop.is_set():
                 samples.append({
                     "t": time.monotonic(),
-                    "lag": asyncio.run(worker_lag(settings.kafka_bootstrap, group, topic)),
+                    "lag": asyncio.run(
+                        group_lag(settings, topics.worker_app_id, topics.media_events)
+                    ),
+                    "sink_lag": asyncio.run(
+                        group_lag(settings, settings.sink_group, topics.media_events)
+                    ),
                     "edge_rss_mb": rss_mb(pipeline.children["edge"].pid),
                     "worker_rss_mb": rss_mb(pipeline.children["worker"].pid),
                 })  # fmt: skip
@@ -165,8 +172,9 @@ def main() -> None:
         load_end = time.monotonic()
         drained_at = None
         while time.monotonic() - load_end < 300:
-            if samples and samples[-1]["t"] > load_end and samples[-1]["lag"] == 0:
-                drained_at = samples[-1]["t"]
+            last = samples[-1] if samples else None
+            if last and last["t"] > load_end and last["lag"] == 0 and last["sink_lag"] == 0:
+                drained_at = last["t"]
                 break
             time.sleep(0.5)
         stop.set()
@@ -179,6 +187,8 @@ def main() -> None:
             "edge_rps": round(rps),
             "worker_lag_max": max(s["lag"] for s in during),
             "worker_lag_at_end_of_load": during[-1]["lag"],
+            "sink_lag_max": max(s["sink_lag"] for s in during),
+            "sink_lag_at_end_of_load": during[-1]["sink_lag"],
             "drain_seconds_after_load": round(drained_at - load_end, 1) if drained_at else None,
             "edge_rss_mb_first_last_max": [round(during[0]["edge_rss_mb"]),
                                            round(during[-1]["edge_rss_mb"]),
@@ -187,6 +197,7 @@ def main() -> None:
                                              round(during[-1]["worker_rss_mb"]),
                                              round(max(s["worker_rss_mb"] for s in during))],
             "lag_every_10s": [s["lag"] for s in during][::10][:200],
+            "sink_lag_every_10s": [s["sink_lag"] for s in during][::10][:200],
             "rss_mb_every_60s": [
                 [round(s["edge_rss_mb"]), round(s["worker_rss_mb"])] for s in during
             ][::60],

@@ -29,14 +29,13 @@ import time
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import hello_world, lag, session_files, wrk  # noqa: E402
+from bench.pipeline import end_offsets  # noqa: E402
 from sessionflow import kafka  # noqa: E402
-from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
 from tests.backlog import write_backlog  # noqa: E402
 from tests.e2e.pipeline import Pipeline, launch, settings_env  # noqa: E402
@@ -83,16 +82,6 @@ def measure(two: bool, seconds: int, files: dict[str, str]) -> dict[str, object]
         "lag_at_end_of_load": behind, "caught_up_after_load_s": caught_up,
         "records_per_s_end_to_end": round(load["requests"] / (seconds + caught_up)),
     }  # fmt: skip
-
-
-async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
-    finally:
-        await consumer.stop()
 
 
 BACKLOG_SESSIONS = 10_000  # of 30 records each, in turn (live order)

@@ -142,7 +142,9 @@ class Counter:
     # records instead of 3 and throttled catch-up behind Faust's producer buffer.
     next_offset: dict[int, int] = field(default_factory=dict)
     _persisted: dict[int, int] = field(default_factory=dict)  # ``progress``, by partition
-    _parsed: dict[int, tuple[object, list[Span]]] = field(default_factory=dict)
+    # The spans of the segments of each partition, parsed from ``segments``: read once per
+    # assignment (a table read for every sessionStart was ~3 % of it) and changed only here.
+    _parsed: dict[int, list[Span]] = field(default_factory=dict)
     # Open sessions by partition: session id -> edge time of its last event (rebuilt from the
     # table the first time a partition is seen), and when idle sessions were last looked for.
     _open: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -199,6 +201,7 @@ class Counter:
             *(written.forget(partitions) for written in self._written_back())
         )
         for partition in partitions:
+            self._parsed.pop(partition, None)
             self.next_offset.pop(partition, None)
             self._persisted.pop(partition, None)
             self._open.pop(partition, None)
@@ -406,16 +409,17 @@ class Counter:
         after = apply_marker(before, marker, item.offset)
         if after is not before:
             self.segments[str(item.partition)] = [span.to_json() for span in after]
+            self._parsed[item.partition] = after
             logger.info("segment %s %s at %s", marker["segment_key"], marker["action"], item.source)
 
     def _spans(self, partition: int) -> list[Span]:
-        """The partition's spans, parsed once per change of the stored list."""
-        stored = self.segments[str(partition)]
-        cached = self._parsed.get(partition)
-        if cached is None or cached[0] is not stored:
-            cached = (stored, [Span.of_json(entry) for entry in stored])
-            self._parsed[partition] = cached
-        return cached[1]
+        """The partition's spans: read from the table the first time, then kept current by
+        ``_apply_marker`` (the only writer of a partition's spans is its owner)."""
+        spans = self._parsed.get(partition)
+        if spans is None:
+            stored = self.segments[str(partition)]
+            spans = self._parsed[partition] = [Span.of_json(entry) for entry in stored]
+        return spans
 
     async def _to_dead_letter(self, letter: DeadLetter) -> None:
         record = letter.record

@@ -1,8 +1,11 @@
+from pathlib import Path
 from typing import Any
 
 import faust
 
-from streams.writeback import WriteBack
+from streams import rocksdb
+from streams.app import ROCKSDB_OPTIONS
+from streams.writeback import WriteBack, serializers
 
 
 def table(name: str = "states") -> Any:
@@ -95,3 +98,37 @@ def test_the_cache_drops_the_least_recently_written_value_first() -> None:
     for n in range(10_000):  # far past its size: stays at it, oldest first
         states.put(0, f"k{n}", n)
     assert list(states.cached) == ["k9998", "k9999"]
+
+
+def test_the_direct_serialization_is_fausts_own() -> None:
+    """The write-back serializes with Faust's json ``dumps`` directly: the bytes Faust's store
+    and its changelog recovery would have, for every kind of key and value the worker keeps."""
+    states, windows = table("states"), table("windows")
+    encode_key, encode_value = serializers(states)
+    store = states.data
+    for key in ("a", '["org","app",3]', ("k", (900.0, 1799.9)), "é\u2028"):
+        assert encode_key(key) == store._encode_key(key)
+    for value in ({"a": 1, "b": None, "c": 1.5, "d": [1, 2]}, {"": [3, 17]}, 7, [], {}):
+        assert encode_value(value) == store._encode_value(value)
+    assert serializers(windows)[0](("k", (0.0, 899.9))) == windows.data._encode_key(
+        ("k", (0.0, 899.9))
+    )
+
+
+def test_a_value_not_cached_is_read_from_its_partition_in_rocksdb(tmp_path: Path) -> None:
+    app = faust.App("writeback-rocksdb", store=rocksdb.store_url(), datadir=str(tmp_path))
+    options = {**ROCKSDB_OPTIONS, rocksdb.BUDGET_OPTION: rocksdb.MemoryBudget(8 * 2**20)}
+    states = WriteBack(
+        app.Table("states", default=dict, partitions=4, key_type=str, options=options),
+        max_cached=1,
+        encode=lambda v: {"n": v},
+        decode=lambda stored: stored["n"],
+    )
+    states.put(2, "s1", 5)
+    states.put(3, "s2", 6)
+    states.flush()
+    states.put(3, "s3", 7)  # s1 and s2 out of the cache
+    assert "s1" not in states.cached and "s2" not in states.cached
+    assert states.get(2, "s2") is None  # held by partition 3's database, not 2's
+    assert states.get(2, "s1") == 5 and states.get(3, "s2") == 6  # read from RocksDB
+    assert states.get(1, "none") is None
