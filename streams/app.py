@@ -440,6 +440,30 @@ ROCKSDB_OPTIONS = {
 }
 
 
+# How the worker's Faust app consumes and produces (``create_app``; ``bench/faust_floor.py``
+# runs the same with an agent that does nothing, to measure what Faust itself costs).
+STREAM_OPTIONS: dict[str, Any] = {
+    "producer_acks": -1,
+    # Table changelogs and counts are written one record per event; Faust's default (no
+    # linger) sends each as its own produce request, which cost the worker and the broker more
+    # CPU than the counting itself under load. 10 ms gathers them into batches.
+    "producer_linger": PRODUCER_LINGER_S,
+    "web_enabled": False,
+    "consumer_auto_offset_reset": "earliest",
+    # A commit flushes the write-back and waits for Kafka's acknowledgements; Faust commits
+    # inline in its fetch loop, so every 1,000 records it stalled delivery several times a
+    # second in a catch-up. Once a second (or 10,000 records) replays at most that much.
+    "broker_commit_every": 10_000,
+    "broker_commit_interval": 1.0,
+    # Records fetched ahead of the agent (Faust's default 4,096): a full buffer pauses the
+    # partition's fetching until it is half empty, a round trip through the consumer thread
+    # each time. 32,768 (~30 MB at most) let a catch-up run 1.7x faster.
+    "stream_buffer_maxsize": 32768,
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 2.0,
+}
+
+
 def _count_restored(table: Any) -> None:
     """Count the changelog records Faust's recovery applies to ``table`` (a metric)."""
     apply = table.apply_changelog_batch
@@ -489,25 +513,8 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
         store=rocksdb_store.store_url() if rocksdb else "memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
-        producer_acks=-1,
-        # Table changelogs and counts are written one record per event; Faust's default
-        # (no linger) sends each as its own produce request, which cost the worker and the
-        # broker more CPU than the counting itself under load. 10 ms gathers them into batches.
-        producer_linger=PRODUCER_LINGER_S,
-        web_enabled=False,
-        consumer_auto_offset_reset="earliest",
         table_cleanup_interval=60.0,
-        # A commit flushes the write-back and waits for Kafka's acknowledgements; Faust commits
-        # inline in its fetch loop, so every 1,000 records it stalled delivery several times a
-        # second in a catch-up. Once a second (or 10,000 records) replays at most that much.
-        broker_commit_every=10_000,
-        broker_commit_interval=1.0,
-        # Records fetched ahead of the agent (Faust's default 4,096): a full buffer pauses the
-        # partition's fetching until it is half empty, a round trip through the consumer
-        # thread each time. 32,768 (~30 MB at most) let a catch-up run 1.7x faster.
-        stream_buffer_maxsize=32768,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
+        **STREAM_OPTIONS,
         # Static membership: a restarted worker takes its partitions back without waiting for
         # the session timeout of its previous incarnation.
         consumer_group_instance_id=settings.worker_instance_id,
