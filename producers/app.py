@@ -29,7 +29,7 @@ from producers.validation import NOT_SESSION_START as OTHER_EVENTS
 from producers.validation import SESSION_START, EventValidator
 from schemas import codec
 from sessionflow import kafka, sessionids
-from sessionflow.acceptance import edge_deadline_ms
+from sessionflow.acceptance import accepted_until_ms, edge_deadline_ms, edge_gives_up_ms
 from sessionflow.errors import (
     ExpiredSession,
     FieldError,
@@ -74,6 +74,8 @@ class EventPublisher(Protocol):
         key: bytes | None = ...,
         timestamp_ms: int | None = ...,
         deadline_ms: int | None = ...,
+        *,
+        accept_until_ms: int | None = ...,
     ) -> tuple[int, int]: ...
 
 
@@ -172,23 +174,25 @@ async def store(
     """Publish ``record`` and wait for Kafka's acknowledgement, or raise ``Unavailable``.
 
     Every request is judged on its own: its deadline runs from when the edge received it.
-    A sessionStart's deadline runs from its session id's issue time instead (the worker
-    and the sink check exactly that deadline, ``sessionflow.acceptance``); the id is
-    minted from the same clock reading, so the two agree.
+    A sessionStart's runs from its session id's issue time instead, and its acknowledgement
+    must carry a broker append time the worker and the sink accept (``sessionflow.acceptance``,
+    the same function); the id is minted from the same clock reading, so the two agree.
     """
     try:
         value = edge.events_codec.encode(record)
     except SerializationError as exc:
         raise InvalidInput("event cannot be stored", [FieldError("", str(exc))]) from exc
-    started_ms = (
-        sessionids.issued_at_ms(session_id)
-        if record["event_type"] == "sessionStart"
-        else received_ms
-    )
-    deadline = edge_deadline_ms(started_ms, edge.settings.kafka_publish_timeout_ms)
+    timeout_ms = edge.settings.kafka_publish_timeout_ms
+    if record["event_type"] == "sessionStart":  # counted: judged by the consumers' rule
+        issued_ms = sessionids.issued_at_ms(session_id)
+        deadline = edge_gives_up_ms(issued_ms, timeout_ms)
+        accept_until: int | None = accepted_until_ms(issued_ms, timeout_ms)
+    else:
+        deadline, accept_until = edge_deadline_ms(received_ms, timeout_ms), None
     await edge.publisher.publish(
-        edge.topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms, deadline_ms=deadline
-    )
+        edge.topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms,
+        deadline_ms=deadline, accept_until_ms=accept_until,
+    )  # fmt: skip
 
 
 async def start_session(edge: Edge, request: Incoming) -> Answer:

@@ -32,6 +32,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from sessionflow import metrics
+from sessionflow.acceptance import LOG_APPEND_TIME
 from sessionflow.errors import KafkaUnavailable
 from sessionflow.records import ConsumedRecord
 from sessionflow.settings import Settings
@@ -136,6 +137,8 @@ class _Batch:
     builder: BatchBuilder
     waiters: list[asyncio.Future[int]] = field(default_factory=list)
     deadlines_ms: list[int] = field(default_factory=list)
+    # The latest broker append time each record's caller accepts (None: any).
+    accept_until_ms: list[int | None] = field(default_factory=list)
     started: list[float] = field(default_factory=list)  # perf_counter() of each record's publish
     expired: int = 0  # waiters before this index are past their deadline (answered 503)
     armed: bool = False  # submitted: its callers' deadlines are watched
@@ -143,7 +146,7 @@ class _Batch:
 
     def add(
         self, key: bytes | None, value: bytes, timestamp_ms: int | None,
-        headers: list[tuple[str, bytes]], deadline_ms: int,
+        headers: list[tuple[str, bytes]], deadline_ms: int, accept_until_ms: int | None = None,
     ) -> asyncio.Future[int] | None:  # fmt: skip
         """The new record's future, or None once the batch is full or being written."""
         if self.builder.append(
@@ -153,6 +156,7 @@ class _Batch:
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         self.deadlines_ms.append(deadline_ms)
+        self.accept_until_ms.append(accept_until_ms)
         self.started.append(time.perf_counter())
         return waiter
 
@@ -237,9 +241,13 @@ class Publisher:
         deadline_ms: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        *,
+        accept_until_ms: int | None = None,
     ) -> tuple[int, int]:
         """Write one record and wait for acks=all, at most until ``deadline_ms`` (epoch ms);
-        return its (partition, offset)."""
+        return its (partition, offset). With ``accept_until_ms``, an acknowledgement whose
+        broker append time (a ``LogAppendTime`` topic's) is later raises ``KafkaUnavailable``
+        as a missed deadline does (``sessionflow.acceptance``)."""
         producer = self._producer
         if producer is None:
             raise KafkaUnavailable("producer not started", self._settings.retry_after_seconds)
@@ -253,12 +261,12 @@ class Publisher:
         waiter = (
             None
             if batch is None
-            else self._join(batch, key, value, timestamp_ms, extra, deadline_ms)
+            else self._join(batch, key, value, timestamp_ms, extra, deadline_ms, accept_until_ms)
         )
         if waiter is None:
             builder = _ClosingBuilder(self._settings.kafka_max_batch_bytes, 0)  # 0: uncompressed
             batch = self._open[tp] = _Batch(topic, builder)
-            waiter = batch.add(key, value, timestamp_ms, extra, deadline_ms)
+            waiter = batch.add(key, value, timestamp_ms, extra, deadline_ms, accept_until_ms)
             assert waiter is not None  # a batch always takes its first record, whatever its size
             task = asyncio.create_task(self._submit(producer, tp, batch))
             self._tasks.add(task)
@@ -267,12 +275,12 @@ class Publisher:
 
     def _join(
         self, batch: _Batch, key: bytes | None, value: bytes, timestamp_ms: int | None,
-        headers: list[tuple[str, bytes]], deadline_ms: int,
+        headers: list[tuple[str, bytes]], deadline_ms: int, accept_until_ms: int | None = None,
     ) -> asyncio.Future[int] | None:  # fmt: skip
         """Add a record to an open batch (None once it is full or being written). A batch Kafka
         does not take stays open; a record joining it after every earlier caller's deadline
         passed gets a timer of its own, or it would wait until Kafka came back."""
-        waiter = batch.add(key, value, timestamp_ms, headers, deadline_ms)
+        waiter = batch.add(key, value, timestamp_ms, headers, deadline_ms, accept_until_ms)
         if waiter is not None and batch.armed and batch.timer is None:
             self._arm(batch)
         return waiter
@@ -335,11 +343,14 @@ class Publisher:
         elif (exc := sent.exception()) is not None:
             self._finish(tp, batch, exc)
         else:
-            self._finish(tp, batch, None, sent.result().offset)
+            written = sent.result()
+            appended = written.timestamp if written.timestamp_type == LOG_APPEND_TIME else None
+            self._finish(tp, batch, None, written.offset, appended)
 
     def _finish(
-        self, tp: TopicPartition, batch: _Batch, exc: BaseException | None, base: int = 0
-    ) -> None:
+        self, tp: TopicPartition, batch: _Batch, exc: BaseException | None, base: int = 0,
+        appended_ms: int | None = None,
+    ) -> None:  # fmt: skip
         if self._open.get(tp) is batch:  # no more records join it
             del self._open[tp]
         if batch.timer is not None:
@@ -349,6 +360,18 @@ class Publisher:
             now = time.perf_counter()
             latency = metrics.KAFKA_PRODUCE_LATENCY.labels(tp.topic)
             for index, waiter in waiting:
+                limit = batch.accept_until_ms[index]
+                if appended_ms is not None and limit is not None and appended_ms > limit:
+                    # Written, but after the time its consumers accept: they drop it, so its
+                    # caller must not be told it was stored.
+                    metrics.KAFKA_PRODUCE_FAILURES.labels(tp.topic, "appended-late").inc()
+                    waiter.set_exception(
+                        KafkaUnavailable(
+                            "the event store acknowledged after the deadline",
+                            self._settings.retry_after_seconds,
+                        )
+                    )
+                    continue
                 waiter.set_result(base + index)
                 latency.observe(now - batch.started[index])
             return

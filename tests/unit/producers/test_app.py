@@ -28,7 +28,9 @@ class MemoryPublisher:
 
     async def stop(self) -> None: ...
 
-    async def publish(self, topic, value, key=None, timestamp_ms=None, deadline_ms=None):
+    async def publish(
+        self, topic, value, key=None, timestamp_ms=None, deadline_ms=None, accept_until_ms=None
+    ):
         if self.down:
             raise KafkaUnavailable("down", retry_after=3)
         self.records.append((topic, value, key, timestamp_ms))

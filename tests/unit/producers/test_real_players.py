@@ -13,6 +13,7 @@ import pytest
 from producers.app import PREFLIGHT_MAX_AGE_SECONDS, create_app
 from schemas import codec
 from sessionflow import players
+from sessionflow.acceptance import accepted_until_ms, edge_gives_up_ms
 from sessionflow.errors import KafkaUnavailable
 from sessionflow.settings import Settings
 
@@ -42,14 +43,19 @@ class DeadlinePublisher:
         self.clock = clock
         self.records: list[bytes] = []
         self.deadlines: list[int] = []
+        self.accepted_until: list[int] = []
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
-    async def publish(self, topic, value, key=None, timestamp_ms=None, deadline_ms=None):
+    async def publish(
+        self, topic, value, key=None, timestamp_ms=None, deadline_ms=None, accept_until_ms=None
+    ):
         assert deadline_ms is not None
         self.deadlines.append(deadline_ms)
+        if accept_until_ms is not None:
+            self.accepted_until.append(accept_until_ms)
         if deadline_ms < self.clock.now_ms + PUBLISH_MS:
             raise KafkaUnavailable("the event store did not acknowledge in time", 2)
         self.records.append(value)
@@ -137,13 +143,15 @@ async def test_burst_when_the_content_starts_and_pings_while_paused():
 
 
 async def test_a_slow_session_start_is_still_refused_past_its_own_deadline():
-    """The fix must not loosen a sessionStart: its deadline stays issue time + timeout."""
+    """The fix must not loosen a sessionStart: what counts stays judged from its issue time +
+    the timeout, by the rule the worker and the sink apply (``sessionflow.acceptance``)."""
     settings = Settings(session_secrets=("k",), kafka_publish_timeout_ms=100)
     clock = Clock()
     publisher = DeadlinePublisher(clock)
     async with make_client(settings, clock, publisher) as client:
         await client.post("/api/v1/sessions", json=players.session_start("o", "a", START))
-    assert publisher.deadlines == [START + 100]
+    assert publisher.accepted_until == [accepted_until_ms(START, 100)] == [START + 100 + 1000]
+    assert publisher.deadlines == [edge_gives_up_ms(START, 100)]
 
 
 async def test_content_complete_is_stored_as_session_complete():
