@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import hello_world, lag, session_files, wrk  # noqa: E402
-from bench.pipeline import end_offsets  # noqa: E402
+from bench.pipeline import end_offsets, group_lag  # noqa: E402
 from sessionflow import kafka  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
 from tests.backlog import write_backlog  # noqa: E402
@@ -112,10 +112,7 @@ def drain(process: str, count: int) -> dict[str, object]:
                 except httpx.HTTPError:
                     pass
             time.sleep(0.1)
-        while True:
-            committed = asyncio.run(kafka.committed_offsets(settings, group, topics.media_events))
-            if all(committed.get(p, 0) >= end for p, end in ends.items()):
-                break
+        while asyncio.run(group_lag(settings, group, topics.media_events)):
             time.sleep(0.2)
         seconds = time.monotonic() - first
         consumed = sum(total(scrape(u), "sessionflow_records_consumed_total") for u in urls)

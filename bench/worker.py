@@ -115,10 +115,9 @@ def run(kind: str, records: int, logs: Path, process: str = "worker") -> dict[st
         seconds = now - first
         result[f"{process}_seconds"] = round(seconds, 1)
         result[f"{process}_records_per_s"] = round((consumed - consumed_at_first) / seconds)
-        if process == "worker":
-            result["sessions_counted"] = int(total(samples, "sessionflow_records_counted_total"))
         result[f"{process}_rss_mb_at_end"] = rss_mb(pipeline.children[process].pid)
         if process == "worker":
+            result["sessions_counted"] = int(total(samples, "sessionflow_records_counted_total"))
             result["rocksdb_mb_at_end"] = {
                 labels["part"]: round(value / 2**20, 1)
                 for labels, value in samples.get("sessionflow_worker_rocksdb_bytes", [])
