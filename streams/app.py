@@ -393,9 +393,15 @@ class Counter:
 
     async def send_counts(self) -> None:
         """Publish the latest count of every window touched since the last call: one record
-        per window key, a consistent snapshot of its windows (the sink writes it whole)."""
-        while self.pending:
-            key, touched = self.pending.popitem()
+        per window key, a consistent snapshot of its windows (the sink writes it whole).
+
+        The windows touched so far are taken at once: a send may yield to the agent, which
+        touches windows again, and a loop until nothing is pending chased it, sending a record
+        every few sessionStarts in a burst (33,100 records for 100,000 starts). What the agent
+        touches meanwhile waits for the next call; every record counted before this call (all
+        a commit that calls it covers) is in what it sends."""
+        pending, self.pending = self.pending, {}
+        for key, touched in pending.items():
             value = self.counts_codec.encode(counting.count_record(list(touched.values())))
             await self.counts_out.send(key=key.encode(), value=value)
 
