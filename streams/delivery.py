@@ -98,8 +98,8 @@ class InlineDeliveryConsumer(Consumer):
                     await asyncio.wait_for(self._buffer_drained.wait(), timeout=DRAIN_WAIT_MAX_S)
                 except TimeoutError:
                     return {}, set()
-            # Some partitions wait: the fetch must not wait a second for the others (Faust's
-            # leader topic has no records at all) while a buffer drains, and a fetch is never
+            # Some partitions wait: the fetch must not wait a second for the others (idle
+            # partitions, a standby's changelogs) while a buffer drains, and a fetch is never
             # cancelled (its records would be lost), so it waits less.
             timeout = min(timeout, BUFFERED_FETCH_WAIT_S)
         return await super()._wait_next_records(timeout)
