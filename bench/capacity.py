@@ -5,6 +5,8 @@
    (``bench/player_sessions.lua`` fed by ``sessionflow.players``) — at its max rate (wrk);
 2. the edge (one process, acks=all) under that load at its max rate, while the worker's and
    the sink's consumer lag is read from their /metrics every second; then the drain time;
+   Each process's CPU during that run (``bench/cpu.py``: percent of one core; "others" is
+   wrk and the rest of the machine);
 3. the edge at 80 % of that rate: latency percentiles, and freshness meanwhile (a probe app's
    sessionStarts, one after the other: 201 -> visible in data_series).
 
@@ -32,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import CpuShares, services_pids  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.e2e.test_operations import scrape, total  # noqa: E402
@@ -181,7 +184,10 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
+        pids = {name: child.pid for name, child in pipeline.children.items()}
+        cpu = CpuShares({**pids, **services_pids()})
         edge_max = wrk(pipeline.edge_url, args.seconds, args.connections, files)
+        edge_max["cpu_percent_of_one_core"] = cpu.done()
         at_end = samples[-1]
         drained = None
         drain_began = time.monotonic()

@@ -3,7 +3,8 @@
 1. freshness: time from a 201 to the session being visible in data_series (p50/p99);
 2. load: wrk drives the edge at its max rate while the worker's and the sink's consumer lag
    (records not committed yet) and the RSS of the edge and the worker are sampled every
-   second; then the time for both lags to drain.
+   second, and each process's CPU over the load is taken (``bench/cpu.py``); then the time for
+   both lags to drain.
 
 Needs scripts/services up and wrk. Run:
     .venv/bin/python bench/pipeline.py [--samples 100] [--load-seconds 60]
@@ -30,6 +31,7 @@ from aiokafka.structs import TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import CpuShares, services_pids  # noqa: E402
 from sessionflow import kafka  # noqa: E402
 from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
@@ -163,6 +165,8 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        pids = {name: child.pid for name, child in pipeline.children.items()}
+        cpu = CpuShares({**pids, **services_pids()})
         load = subprocess.run(
             ["wrk", "-t1", "-c32", f"-d{args.load_seconds}s", "-s",
              str(HERE / "post_session.lua"), pipeline.edge_url],
@@ -170,6 +174,7 @@ def main() -> None:
             env={**os.environ, "BENCH_DELAY_MS": str(args.delay_ms)},
         ).stdout  # fmt: skip
         load_end = time.monotonic()
+        cpu_during_load = cpu.done()
         drained_at = None
         while time.monotonic() - load_end < 300:
             last = samples[-1] if samples else None
@@ -185,6 +190,7 @@ def main() -> None:
             "seconds": args.load_seconds,
             "delay_ms": args.delay_ms,
             "edge_rps": round(rps),
+            "cpu_percent_of_one_core": cpu_during_load,
             "worker_lag_max": max(s["lag"] for s in during),
             "worker_lag_at_end_of_load": during[-1]["lag"],
             "sink_lag_max": max(s["sink_lag"] for s in during),
