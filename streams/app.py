@@ -41,6 +41,7 @@ from streams import rocksdb as rocksdb_store
 from streams.changelog import ChangelogWriter
 from streams.delivery import InlineDeliveryConsumer, RawSchema
 from streams.durability import DurableProducer, lost_write
+from streams.monitor import StreamMonitor
 from streams.segments import Matchers, apply_marker, segments_of
 from streams.writeback import WriteBack
 
@@ -526,6 +527,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_cleanup_interval=60.0,
+        Monitor=StreamMonitor,
         **STREAM_OPTIONS,
         # Static membership: a restarted worker takes its partitions back without waiting for
         # the session timeout of its previous incarnation.

@@ -107,3 +107,18 @@ def test_due_gives_a_slice_of_the_sessions_at_or_before_the_deadline():
     assert qoe.due(times, 20, 10) == ["a", "c", "e"]
     assert qoe.due(times, 20, 2) == ["a", "c"]
     assert qoe.due(times, 4, 10) == []
+
+
+def test_a_state_after_events_is_a_whole_session_state() -> None:
+    """``apply`` builds its states without ``__init__``: they still compare, hash and
+    round-trip through JSON like constructed ones, and the state given is never changed."""
+    opened = qoe.SessionQoe("o", "a", 2, 1_000, 10, 10, 5_000, 7)
+    before = opened.to_json()
+    played = qoe.apply(opened, "play", 2_010, 5_100, 8)
+    assert opened.to_json() == before
+    assert played == qoe.SessionQoe.of_json(played.to_json())
+    assert hash(played) == hash(qoe.SessionQoe.of_json(played.to_json()))
+    assert played.first_play_ts_ms == 2_010 and played.last_offset == 8
+    closed = qoe.close_if_idle(played, 5_100 + qoe.IDLE_CLOSE_MS, at_offset=99)
+    assert (closed.closed, closed.closed_offset, closed.played_ms) == ("timeout", 99, 0)
+    assert isinstance(closed, qoe.SessionQoe) and played.closed is None
