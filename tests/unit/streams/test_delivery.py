@@ -11,6 +11,7 @@ from streams.delivery import (
     BUFFERED_FETCH_WAIT_S,
     DRAIN_WAIT_MAX_S,
     InlineDeliveryConsumer,
+    RawSchema,
     first_step,
 )
 
@@ -144,3 +145,20 @@ async def test_when_no_stream_drains_the_fetch_loop_looks_again_later(
         made.on_buffer_full(TP("media-events", partition))
     assert await made._wait_next_records(1.0) == ({}, set())
     assert asked == []  # nothing may be fetched: nothing asked
+
+
+async def test_a_raw_topic_hands_its_records_bytes_to_the_stream_as_they_are() -> None:
+    from faust.types.tuples import Message
+
+    app = faust.App("raw-schema-test", broker="kafka://127.0.0.1:1")
+    decode = RawSchema().compile(app)
+    message = Message("media-events", 2, 41, 1.5, 0, [(b"h", b"v")], b"key", b"\x00value", None)
+    event = await decode(message)
+    assert isinstance(event, faust.Event)
+    assert (event.key, event.value, event.message, event.app) == (
+        b"key",
+        b"\x00value",
+        message,
+        app,
+    )
+    assert event.headers == {b"h": b"v"}  # as Faust's own decode gives them
