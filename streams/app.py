@@ -6,8 +6,10 @@ Windows expire by wall clock (``window_expires_days``). A session older than tha
 reaches the worker is not counted here (its window may be gone): it goes to the dead-letter
 topic with reason ``late``, and ``sessionflow reconcile`` counts it from ClickHouse.
 
-``create_app`` only wires Faust (topics, tables, agent, timer, signals); what the worker does
-with a record is the ``Counter``'s, whose methods take the record and use the tables passed in.
+``create_app`` only wires Faust (topics, tables, the source's handler, timers, signals); what the
+worker does with a record is the ``Counter``'s, whose methods take the record and use the tables
+passed in. Faust's consumer hands each source record to ``Counter.process`` in its fetch loop
+(``streams.delivery.handle_directly``), not through a stream and an agent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from faust.types import Message
 
 from schemas import codec
 from sessionflow import kafka, metrics
@@ -39,7 +42,7 @@ from sessionflow.topics import Topics
 from streams import counting, qoe
 from streams import rocksdb as rocksdb_store
 from streams.changelog import ChangelogWriter
-from streams.delivery import InlineDeliveryConsumer, RawSchema
+from streams.delivery import InlineDeliveryConsumer, RawSchema, handle_directly
 from streams.durability import DurableProducer, lost_write
 from streams.monitor import StreamMonitor
 from streams.segments import Matchers, apply_marker, segments_of
@@ -396,11 +399,12 @@ class Counter:
         """Publish the latest count of every window touched since the last call: one record
         per window key, a consistent snapshot of its windows (the sink writes it whole).
 
-        The windows touched so far are taken at once: a send may yield to the agent, which
-        touches windows again, and a loop until nothing is pending chased it, sending a record
-        every few sessionStarts in a burst (33,100 records for 100,000 starts). What the agent
-        touches meanwhile waits for the next call; every record counted before this call (all
-        a commit that calls it covers) is in what it sends."""
+        The windows touched so far are taken at once: a send may yield to the fetch loop, which
+        counts and touches windows again, and a loop until nothing is pending chased it, sending
+        a record every few sessionStarts in a burst (33,100 records for 100,000 starts). What is
+        touched meanwhile waits for the next call; every record counted before this call (all a
+        commit that calls it covers: Faust fixes a commit's offsets before its flush) is in what
+        it sends."""
         pending, self.pending = self.pending, {}
         for key, touched in pending.items():
             value = self.counts_codec.encode(counting.count_record(list(touched.values())))
@@ -448,7 +452,7 @@ ROCKSDB_OPTIONS = {
 
 
 # How the worker's Faust app consumes and produces (``create_app``; ``bench/faust_floor.py``
-# runs the same with an agent that does nothing, to measure what Faust itself costs).
+# runs the same with a handler that does nothing, to measure what Faust itself costs).
 STREAM_OPTIONS: dict[str, Any] = {
     "producer_acks": -1,
     # Table changelogs and counts are written one record per event; Faust's default (no
@@ -462,9 +466,10 @@ STREAM_OPTIONS: dict[str, Any] = {
     # second in a catch-up. Once a second (or 10,000 records) replays at most that much.
     "broker_commit_every": 10_000,
     "broker_commit_interval": 1.0,
-    # Records fetched ahead of the agent (Faust's default 4,096): a full buffer pauses the
-    # partition's fetching until it is half empty, a round trip through the consumer thread
-    # each time. 32,768 (~30 MB at most) let a catch-up run 1.7x faster.
+    # Records fetched ahead of an agent's stream (Faust's default 4,096; a full buffer pauses
+    # the partition's fetching). The worker's source records no longer go through a stream
+    # (streams.delivery hands them to the counter); this is for any stream an app of these
+    # options has (bench/faust_floor.py --path agent measures that path).
     "stream_buffer_maxsize": 32768,
     "broker_session_timeout": 10.0,
     "broker_heartbeat_interval": 2.0,
@@ -474,6 +479,11 @@ STREAM_OPTIONS: dict[str, Any] = {
     # meanwhile: in a catch-up the fetch loop waited for records 9 of 15 s with it, 2.6 without
     # (bench/faust_floor.py).
     "topic_disable_leader": True,
+    # Records a fetch brings per partition (Faust's default 1 MiB, ~4,500 realistic records).
+    # The worker counts a fetch's records in the fetch loop itself (streams.delivery), and the
+    # next fetch goes out when they are taken; with 1 MiB the loop waited for the broker half
+    # of a catch-up (15,000 records/s); 4 MiB: 30,500 (bench/worker.py, RSS +40 MB).
+    "consumer_max_fetch_size": 4 * 1024 * 1024,
 }
 
 
@@ -506,8 +516,8 @@ def state_folder(settings: Settings, cluster_id: str) -> Path:
 
 
 def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
-    """Build the Faust app, its tables and its agent for ``settings`` (``cluster_id``: the Kafka
-    cluster's, which names the folder of the worker's local tables)."""
+    """Build the Faust app, its tables and its source's handler for ``settings``
+    (``cluster_id``: the Kafka cluster's, which names the folder of the worker's local tables)."""
     topics = Topics(settings.topic_prefix)
     rocksdb = settings.worker_store == "rocksdb"
     budget = (
@@ -604,15 +614,18 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
         except Exception as exc:  # their next owner would restore tables without these changes
             lost_write(exc)
 
-    @app.agent(source, name="count-sessions")
-    async def count_sessions(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            item = ConsumedRecord(
-                message.topic, message.partition, message.offset, event.key, event.value,
-                round(message.timestamp * 1000), message.timestamp_type,
-            )  # fmt: skip
-            await counter.process(item)
+    async def count_record(message: Message) -> None:
+        item = ConsumedRecord(
+            message.topic, message.partition, message.offset, message.key,
+            message.value or b"",  # a tombstone: undecodable, dead-lettered
+            round(message.timestamp * 1000), message.timestamp_type,
+        )  # fmt: skip
+        await counter.process(item)
+
+    # The consumer hands media-events records to the counter itself (streams.delivery), in
+    # offset order per partition, acknowledging each once counted: no agent, no stream buffer.
+    app.topics.add(source)
+    handle_directly(app, topics.media_events, count_record)
 
     ops = OpsServer(
         settings.ops_host,

@@ -13,6 +13,7 @@ from streams.delivery import (
     InlineDeliveryConsumer,
     RawSchema,
     first_step,
+    handle_directly,
 )
 
 pytestmark = pytest.mark.anyio
@@ -162,3 +163,107 @@ async def test_a_raw_topic_hands_its_records_bytes_to_the_stream_as_they_are() -
         app,
     )
     assert event.headers == {b"h": b"v"}  # as Faust's own decode gives them
+
+
+def record(topic: str = "media-events", offset: int = 5, generation: int = 0) -> Any:
+    from faust.types.tuples import Message
+
+    return Message(topic, 1, offset, 1.0, 1, [], b"k", b"v", None, generation_id=generation)
+
+
+@pytest.fixture
+def direct() -> Iterator[tuple[InlineDeliveryConsumer, list[str], Any]]:
+    """A consumer (never started) handing media-events to a handler that notes what it got;
+    the other topics go to a stand-in for Faust's conductor that notes theirs."""
+    app = faust.App("direct-test", broker="kafka://127.0.0.1:1")
+    seen: list[str] = []
+
+    async def handler(message: Any) -> None:
+        seen.append(f"handled {message.offset}")
+
+    app.topics.add(app.topic("media-events"))
+    app.topics._acking_topics.add("media-events")  # as subscribing to it does
+    handle_directly(app, "media-events", handler)
+    app.transport.Consumer = InlineDeliveryConsumer  # type: ignore[misc]
+    made = app.consumer
+    assert isinstance(made, InlineDeliveryConsumer)
+
+    async def conduct(message: Any) -> None:
+        seen.append(f"conducted {message.topic}")
+
+    made._conduct = conduct
+    app.flow_control.resume()
+    yield made, seen, app
+    made._thread.thread_loop.close()
+
+
+async def test_a_handled_topics_record_is_handled_then_acknowledged(direct: Any) -> None:
+    made, seen, _ = direct
+    message = record()
+    await made.wait_first(made.callback(message), made.suspend_flow.wait())
+    await made.wait_first(made.callback(record("other")), made.suspend_flow.wait())
+    assert seen == ["handled 5", "conducted other"]
+    assert message.acked and message not in made.unacked
+
+
+async def test_a_record_fetched_before_a_rebalance_is_skipped_as_faust_skips_it(
+    direct: Any,
+) -> None:
+    made, seen, app = direct
+    stale = record(generation=app.consumer_generation_id - 1)
+    await made.wait_first(made.callback(stale), made.suspend_flow.wait())
+    app.flow_control.suspend()
+    stopped = record(offset=6)
+    await made.wait_first(made.callback(stopped), made.suspend_flow.wait())
+    assert seen == [] and stale.acked and stopped.acked
+
+
+async def test_a_waiting_handler_runs_to_its_end_though_the_flow_is_suspended_meanwhile(
+    direct: Any,
+) -> None:
+    made, seen, _ = direct
+    release = asyncio.get_running_loop().create_future()
+
+    async def slow(message: Any) -> None:
+        seen.append("began")
+        await release
+        seen.append("ended")
+
+    made._handlers["media-events"] = slow
+    message = record()
+    delivery = asyncio.ensure_future(
+        made.wait_first(made.callback(message), made.suspend_flow.wait())
+    )
+    await asyncio.sleep(0)
+    assert seen == ["began"] and message in made.unacked  # a rebalance waits for it
+    made.suspend_flow.set()
+    await asyncio.sleep(0)
+    release.set_result(None)
+    await delivery
+    assert seen == ["began", "ended"] and message.acked
+
+
+async def test_a_record_whose_handler_fails_is_never_acknowledged(direct: Any) -> None:
+    made, _, _ = direct
+
+    async def fails(message: Any) -> None:
+        raise RuntimeError("boom")
+
+    made._handlers["media-events"] = fails
+    message = record()
+    with pytest.raises(RuntimeError):
+        await made.wait_first(made.callback(message), made.suspend_flow.wait())
+    assert not message.acked and message not in made.unacked
+
+
+async def test_a_handler_has_its_record_where_faust_tables_look_for_it(direct: Any) -> None:
+    made, _, _ = direct
+    in_hand: list[Any] = []
+
+    async def writes_a_table(message: Any) -> None:  # Faust's tables read current_event()
+        in_hand.append(faust.current_event().message)  # type: ignore[union-attr]
+
+    made._handlers["media-events"] = writes_a_table
+    message = record()
+    await made.wait_first(made.callback(message), made.suspend_flow.wait())
+    assert in_hand == [message]
