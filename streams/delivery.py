@@ -109,12 +109,9 @@ def handle_directly(app: AppT, topic: str, handler: Handler) -> None:
     """Have ``app``'s consumer (an ``InlineDeliveryConsumer``) hand each record of ``topic`` to
     ``handler`` itself, in its fetch loop, one after the other in offset order, instead of
     through Faust's conductor, an event, a stream buffer and an agent. Call before the app
-    starts; the topic must be subscribed (``app.topics.add``)."""
-    handlers = getattr(app, HANDLERS, None)
-    if handlers is None:
-        handlers = {}
-        setattr(app, HANDLERS, handlers)
-    handlers[topic] = handler
+    starts (before or after its consumer is made); the topic must be subscribed
+    (``app.topics.add``)."""
+    vars(app).setdefault(HANDLERS, {})[topic] = handler
 
 
 class InlineDeliveryConsumer(Consumer):
@@ -128,7 +125,8 @@ class InlineDeliveryConsumer(Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._conduct = self.callback
-        self._handlers: dict[str, Handler] = getattr(self.app, HANDLERS, None) or {}
+        # The app's own dict: a handler given after the consumer exists is still used.
+        self._handlers: dict[str, Handler] = vars(self.app).setdefault(HANDLERS, {})
         self.callback = self._deliver
         self._in_hand = _InHand()
         self._in_hand_ref = weakref.ref(self._in_hand)

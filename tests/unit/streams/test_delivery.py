@@ -267,3 +267,14 @@ async def test_a_handler_has_its_record_where_faust_tables_look_for_it(direct: A
     message = record()
     await made.wait_first(made.callback(message), made.suspend_flow.wait())
     assert in_hand == [message]
+
+
+async def test_a_handler_given_after_the_consumer_is_made_is_used(direct: Any) -> None:
+    made, seen, app = direct
+
+    async def late(message: Any) -> None:
+        seen.append(f"late {message.topic}")
+
+    handle_directly(app, "markers", late)
+    await made.wait_first(made.callback(record("markers")), made.suspend_flow.wait())
+    assert seen == ["late markers"]
