@@ -44,7 +44,6 @@ from streams import rocksdb as rocksdb_store
 from streams.changelog import ChangelogWriter
 from streams.delivery import InlineDeliveryConsumer, RawSchema, handle_directly
 from streams.durability import DurableProducer, lost_write
-from streams.monitor import StreamMonitor
 from streams.segments import Matchers, apply_marker, segments_of
 from streams.writeback import WriteBack
 
@@ -476,8 +475,8 @@ STREAM_OPTIONS: dict[str, Any] = {
     # Faust's leader-election topic serves only ``on_leader=True`` tasks (none here). It has
     # no records, so a fetch request holding it alone (its source partitions still buffered)
     # waits Faust's fixed 1.5 s on the broker, and aiokafka sends the broker nothing else
-    # meanwhile: in a catch-up the fetch loop waited for records 9 of 15 s with it, 2.6 without
-    # (bench/faust_floor.py).
+    # meanwhile (bench/faust_floor.py: a catch-up's fetch loop waited for records 9 of 15 s
+    # with it and Faust's stream buffers, 2.6 s without it).
     "topic_disable_leader": True,
     # Records a fetch brings per partition (Faust's default 1 MiB, ~4,500 realistic records).
     # The worker counts a fetch's records in the fetch loop itself (streams.delivery), and the
@@ -537,7 +536,6 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_cleanup_interval=60.0,
-        Monitor=StreamMonitor,
         **STREAM_OPTIONS,
         # Static membership: a restarted worker takes its partitions back without waiting for
         # the session timeout of its previous incarnation.

@@ -1,4 +1,5 @@
-"""A Faust consumer that hands each record to its stream without four tasks per record.
+"""A Faust consumer that hands records to their handler, or to their stream, without the four
+tasks per record Faust spends.
 
 Faust's fetch loop delivers every record with ``wait_first(callback(message),
 suspend_flow.wait())``: the delivery runs as a task, raced against the flow being suspended
@@ -11,24 +12,15 @@ race; when it waits (a full buffer, flow control during a rebalance, a full prod
 the rest of it is raced exactly as Faust does. A suspended flow takes Faust's path from the
 start. ``wait_first`` is called only by that fetch loop in Faust's consumer.
 
-It also wakes its fetch loop when a stream's buffer drains. Faust stops fetching a partition
-whose stream buffer is under high pressure (80 % full) and, when every assigned partition is in
-that state, its fetch loop sleeps a fixed second before it looks again, even if the agent empties
-the buffer in 50 ms: in a catch-up that sleep was 60 % of the time (``bench/faust_floor.py``: 9 s
-of a 15 s run, ~20,000 records/s). Here the loop waits for the first buffer to drop to 40 %
-(Faust's own resume point), a second at most as before; while only some partitions wait, a
-fetch for the others waits 20 ms for records instead of a second, so a drained partition is
-fetched again at once.
-
 Records of a topic given a handler (``handle_directly``) skip Faust's conductor, event, stream
 buffer and agent: the fetch loop hands each to its handler and acknowledges it, with the
 stream's rules (``_hand_over``); a handler that waits is awaited, never raced against a
 suspended flow (cancelled half-way it would leave its record half-handled). The worker counts
-so: Faust's per-record path to an agent was ~40 % of its time.
+so: Faust's per-record path to an agent was ~60 % of its time.
 
 ``RawSchema`` hands each record's key and value bytes to the stream as they are, without a pass
 through Faust's serializer registry (two registry look-ups and codec calls per record returning
-their input: 4 % of the worker) nor a settings look-up per record.
+their input: 4 % of the worker).
 """
 
 from __future__ import annotations
@@ -81,10 +73,6 @@ def first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
     return False, _Rest(coro, pending)
 
 
-BUFFERED_FETCH_WAIT_S = 0.02
-DRAIN_WAIT_MAX_S = 1.0  # Faust's own sleep when no partition may be fetched
-
-
 def _close(coros: tuple[Any, ...]) -> None:
     for coro in coros:
         if asyncio.iscoroutine(coro):
@@ -115,11 +103,9 @@ def handle_directly(app: AppT, topic: str, handler: Handler) -> None:
 
 
 class InlineDeliveryConsumer(Consumer):
-    """Faust's aiokafka consumer, delivering records inline when nothing makes them wait,
-    handing the records of some topics to their handler directly, and fetching again as soon as
-    a full stream buffer drains."""
+    """Faust's aiokafka consumer, delivering records inline when nothing makes them wait and
+    handing the records of some topics to their handler directly."""
 
-    _buffer_drained: asyncio.Event | None = None
     _handling = False  # a record is in its handler (``_hand_over``)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -130,28 +116,6 @@ class InlineDeliveryConsumer(Consumer):
         self.callback = self._deliver
         self._in_hand = _InHand()
         self._in_hand_ref = weakref.ref(self._in_hand)
-
-    def on_buffer_drop(self, tp: Any) -> None:
-        super().on_buffer_drop(tp)
-        if self._buffer_drained is not None:
-            self._buffer_drained.set()
-
-    async def _wait_next_records(self, timeout: float) -> Any:  # noqa: ASYNC109 (Faust's signature)
-        if self._buffered_partitions and self.flow_active:
-            if not self._get_active_partitions():
-                # Every partition waits for its stream to drain: Faust would sleep 1 s here.
-                if self._buffer_drained is None:
-                    self._buffer_drained = asyncio.Event()
-                self._buffer_drained.clear()
-                try:
-                    await asyncio.wait_for(self._buffer_drained.wait(), timeout=DRAIN_WAIT_MAX_S)
-                except TimeoutError:
-                    return {}, set()
-            # Some partitions wait: the fetch must not wait a second for the others (idle
-            # partitions, a standby's changelogs) while a buffer drains, and a fetch is never
-            # cancelled (its records would be lost), so it waits less.
-            timeout = min(timeout, BUFFERED_FETCH_WAIT_S)
-        return await super()._wait_next_records(timeout)
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 (Faust's signature)
         delivery = coros[0] if coros else None
@@ -213,14 +177,3 @@ class RawSchema(faust.Schema[bytes, bytes]):
 
     def loads_value(self, app: AppT, message: Message, **kwargs: Any) -> Any:
         return message.value
-
-    def compile(self, app: AppT, **kwargs: Any) -> Any:
-        """The event of each record, its key and value as they are: Faust's compiled decode
-        calls both loaders through its registry's error handling (they cannot fail here) and
-        looks its Event class up in the app's settings for every record (3 % of a worker)."""
-        event: Any = app.conf.Event
-
-        async def decode(message: Message, *, propagate: bool = False) -> Any:
-            return event(app, message.key, message.value, message.headers, message)
-
-        return decode

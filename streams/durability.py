@@ -40,17 +40,6 @@ class DurableProducer(Producer):
         # buffer full", hundreds of times in a catch-up) and then waits for them one by one.
         # A deeper buffer lets the agent run on while aiokafka batches them.
         self.buffer.max_messages = BUFFERED_TABLE_UPDATES
-        # Faust's conductor awaits ``buffer.wait_until_ebb()`` before every record it hands to a
-        # stream; its size check reads Faust's settings each time (3.5 % of a worker). The same
-        # check on the queue itself (this producer is never threaded), Faust's wait past it.
-        buffer, wait = self.buffer, self.buffer.wait_until_ebb
-        assert not self.app.conf.producer_threaded
-
-        async def wait_until_ebb() -> None:
-            if buffer.pending.qsize() > buffer.max_messages:
-                await wait()
-
-        buffer.wait_until_ebb = wait_until_ebb  # type: ignore[method-assign]
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         future = await super().send(*args, **kwargs)

@@ -12,7 +12,6 @@ from typing import Any
 from schemas import codec
 from streams import counting
 from streams.app import Counter
-from streams.monitor import StreamMonitor
 
 
 def test_the_worker_does_not_load_clickhouses_driver() -> None:
@@ -38,7 +37,6 @@ def test_tables_in_memory_take_no_rocksdb_budget(tmp_path: Path) -> None:
 
     app = create_app(Settings(state_dir=tmp_path, worker_store="memory"), cluster_id="test")
     assert all(isinstance(table.data, MemoryStore) for table in app.tables.values())
-    assert isinstance(app.monitor, StreamMonitor)
 
 
 def test_counts_go_out_once_per_window_key_while_the_agent_keeps_counting() -> None:

@@ -4,17 +4,8 @@ from typing import Any
 
 import faust
 import pytest
-from faust.types import TP
 
-from streams import delivery
-from streams.delivery import (
-    BUFFERED_FETCH_WAIT_S,
-    DRAIN_WAIT_MAX_S,
-    InlineDeliveryConsumer,
-    RawSchema,
-    first_step,
-    handle_directly,
-)
+from streams.delivery import InlineDeliveryConsumer, first_step, handle_directly
 
 pytestmark = pytest.mark.anyio
 
@@ -86,83 +77,6 @@ async def test_cancelling_the_task_cancels_the_coroutine() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert cleaned == ["finally"]
-
-
-@pytest.fixture
-def consumer() -> Iterator[tuple[InlineDeliveryConsumer, list[tuple[set[TP], float]]]]:
-    """The worker's consumer (never started), its fetch replaced by a recorder of what it was
-    asked for: the partitions it may fetch and how long it may wait for records."""
-    app = faust.App("delivery-test", broker="kafka://127.0.0.1:1")
-    app.transport.Consumer = InlineDeliveryConsumer  # type: ignore[misc]
-    made = app.consumer
-    assert isinstance(made, InlineDeliveryConsumer)
-    asked: list[tuple[set[TP], float]] = []
-
-    async def fetch(*, active_partitions: set[TP], timeout: float) -> dict[TP, list[Any]]:  # noqa: ASYNC109
-        asked.append((set(active_partitions), timeout))
-        return {}
-
-    made._getmany = fetch  # type: ignore[method-assign]
-    made._set_active_tps({TP("media-events", 0), TP("media-events", 1)})
-    yield made, asked
-    made._thread.thread_loop.close()  # made for its consumer thread, never started
-
-
-async def test_a_fetch_waits_as_long_as_faust_asks_when_no_stream_is_full(consumer: Any) -> None:
-    made, asked = consumer
-    await made._wait_next_records(1.0)
-    assert asked == [({TP("media-events", 0), TP("media-events", 1)}, 1.0)]
-
-
-async def test_while_a_stream_is_full_the_others_are_fetched_without_a_long_wait(
-    consumer: Any,
-) -> None:
-    made, asked = consumer
-    made.on_buffer_full(TP("media-events", 0))
-    await made._wait_next_records(1.0)
-    assert asked == [({TP("media-events", 1)}, BUFFERED_FETCH_WAIT_S)]
-
-
-async def test_when_every_stream_is_full_the_fetch_resumes_as_soon_as_one_drains(
-    consumer: Any,
-) -> None:
-    made, asked = consumer
-    for partition in (0, 1):
-        made.on_buffer_full(TP("media-events", partition))
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.05, made.on_buffer_drop, TP("media-events", 1))
-    began = loop.time()
-    await made._wait_next_records(1.0)
-    assert loop.time() - began < DRAIN_WAIT_MAX_S / 2  # Faust slept a whole second
-    assert asked == [({TP("media-events", 1)}, BUFFERED_FETCH_WAIT_S)]
-
-
-async def test_when_no_stream_drains_the_fetch_loop_looks_again_later(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    made, asked = consumer
-    monkeypatch.setattr(delivery, "DRAIN_WAIT_MAX_S", 0.01)
-    for partition in (0, 1):
-        made.on_buffer_full(TP("media-events", partition))
-    assert await made._wait_next_records(1.0) == ({}, set())
-    assert asked == []  # nothing may be fetched: nothing asked
-
-
-async def test_a_raw_topic_hands_its_records_bytes_to_the_stream_as_they_are() -> None:
-    from faust.types.tuples import Message
-
-    app = faust.App("raw-schema-test", broker="kafka://127.0.0.1:1")
-    decode = RawSchema().compile(app)
-    message = Message("media-events", 2, 41, 1.5, 0, [(b"h", b"v")], b"key", b"\x00value", None)
-    event = await decode(message)
-    assert isinstance(event, faust.Event)
-    assert (event.key, event.value, event.message, event.app) == (
-        b"key",
-        b"\x00value",
-        message,
-        app,
-    )
-    assert event.headers == {b"h": b"v"}  # as Faust's own decode gives them
 
 
 def record(topic: str = "media-events", offset: int = 5, generation: int = 0) -> Any:
