@@ -192,3 +192,36 @@ async def test_a_handler_given_after_the_consumer_is_made_is_used(direct: Any) -
     handle_directly(app, "markers", late)
     await made.wait_first(made.callback(record("markers")), made.suspend_flow.wait())
     assert seen == ["late markers"]
+
+
+async def test_a_record_arriving_while_the_flow_is_suspended_is_never_raced(direct: Any) -> None:
+    """Flow control still active (only the consumer's flow suspended): the handler begins, and
+    it runs to its end, though the suspension would win Faust's race at once."""
+    made, seen, _ = direct
+    release = asyncio.get_running_loop().create_future()
+
+    async def slow(message: Any) -> None:
+        seen.append("began")
+        await release
+        seen.append("ended")
+
+    made._handlers["media-events"] = slow
+    made.suspend_flow.set()
+    message = record()
+    delivery = asyncio.ensure_future(
+        made.wait_first(made.callback(message), made.suspend_flow.wait())
+    )
+    await asyncio.sleep(0.01)
+    assert seen == ["began"] and not delivery.done()
+    release.set_result(None)
+    await delivery
+    assert seen == ["began", "ended"] and message.acked
+
+
+async def test_a_record_arriving_while_the_flow_is_stopped_is_skipped(direct: Any) -> None:
+    made, seen, app = direct
+    made.stop_flow()
+    app.flow_control.suspend()  # as Faust's rebalance does with it
+    message = record()
+    await made.wait_first(made.callback(message), made.suspend_flow.wait())
+    assert seen == [] and message.acked
