@@ -128,7 +128,7 @@ class InlineDeliveryConsumer(Consumer):
         # A suspended flow races a delivery to a stream, as Faust does; a direct handler's never
         # (``_hand_over`` itself skips the record while the flow is stopped).
         if self.suspend_flow.is_set() and getattr(delivery, "cr_code", None) is not _HAND_OVER:
-            return await super().wait_first(*coros, timeout=timeout)
+            return await super().wait_first(*coros)
         try:
             completed, outcome = first_step(delivery)
         except BaseException:
