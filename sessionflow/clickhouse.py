@@ -107,14 +107,17 @@ class ClickHouse:
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         """Insert ``rows`` into ``table`` as one block (one INSERT statement; the rows travel
-        as native blocks, so the statement's size does not grow with them)."""
+        as native blocks, so the statement's size does not grow with them).
+
+        The rows go to the driver as columns, transposed by ``zip``: given rows, the driver
+        builds each column with a Python loop over them (a third of the sink's insert time)."""
         if not rows:
             return
         sql = f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES"
         started = time.perf_counter()
         with self._client() as client:
             try:
-                client.execute(sql, list(rows))
+                client.execute(sql, list(zip(*rows, strict=True)), columnar=True)
             except (DriverError, OSError, EOFError, ValueError, TypeError, OverflowError) as exc:
                 raise translate(exc, "insert") from exc
         metrics.CLICKHOUSE_INSERT_LATENCY.labels(table).observe(time.perf_counter() - started)

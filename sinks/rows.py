@@ -35,6 +35,12 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 
 Row = tuple[Any, ...]
 ERROR_ID_INDEX = list(EVENT_TYPED_COLUMNS).index("error_id")
+# Each typed event column by the member and key it comes from: a row fills only the columns of
+# the keys its record has (most events have none: a ping's params are empty).
+_EVENT_SLOTS: dict[str, dict[str, tuple[int, str]]] = {"params": {}, "qoe_data": {}}
+for _index, (_member, _key, _type) in enumerate(EVENT_TYPED_COLUMNS.values()):
+    _EVENT_SLOTS[_member][_key] = (_index, _type)
+_NO_TYPED_VALUES = [typed(None, typ) for _, _, typ in EVENT_TYPED_COLUMNS.values()]
 
 
 def moment(ms: int) -> int:
@@ -71,14 +77,19 @@ def session_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: 
 
 def event_row(record: Mapping[str, Any], partition: int, offset: int, now_ms: int) -> Row:
     """The ``events`` row of any media event record."""
-    param_keys, param_values = _pairs(record["params"])
+    params, qoe_data = record["params"], record["qoe_data"]
+    param_keys, param_values = _pairs(params)
     custom_keys, custom_values = _pairs(record["custom_metadata"])
-    qoe_keys, qoe_values = _pairs(record["qoe_data"])
-    columns = [
-        typed(record[member].get(key), typ) for member, key, typ in EVENT_TYPED_COLUMNS.values()
-    ]
-    if columns[ERROR_ID_INDEX] is None and "media.errorId" in record["params"]:
-        columns[ERROR_ID_INDEX] = text(record["params"]["media.errorId"])
+    qoe_keys, qoe_values = _pairs(qoe_data)
+    columns = _NO_TYPED_VALUES.copy()
+    for member, values in (("params", params), ("qoe_data", qoe_data)):
+        if values:
+            slots = _EVENT_SLOTS[member]
+            for key in values.keys() & slots.keys():
+                index, typ = slots[key]
+                columns[index] = typed(values[key], typ)
+    if columns[ERROR_ID_INDEX] is None and "media.errorId" in params:
+        columns[ERROR_ID_INDEX] = text(params["media.errorId"])
     return (
         record["session_id"], record["event_type"], moment(record["received_ms"]),
         record["received_ms"], record["player_ts_ms"], record["playhead"],

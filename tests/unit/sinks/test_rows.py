@@ -60,3 +60,30 @@ def test_event_row_types_ad_chapter_state_and_error_columns():
     assert by_name["error_id"] == "E42" and by_name["ad_pod_index"] == 2
     assert by_name["state_name"] == "pip" and by_name["dropped_frames"] == 3
     assert by_name["chapter_index"] is None and by_name["org_id"] == ""
+
+
+def test_event_row_of_a_ping_has_every_typed_column_null():
+    record = {
+        **session_record(), "event_type": "ping", "params": {}, "qoe_data": {},
+        "custom_metadata": {},
+    }  # fmt: skip
+    by_name = dict(zip(rows.EVENT_COLUMNS, rows.event_row(record, 0, 1, 0), strict=True))
+    typed_columns = rows.EVENT_COLUMNS[11:27]
+    assert typed_columns[0] == "ad_pod_index" and typed_columns[-1] == "time_to_start"
+    assert all(by_name[name] is None for name in typed_columns)
+    assert by_name["param_keys"] == [] and by_name["qoe_keys"] == []
+
+
+def test_event_row_types_each_value_as_its_column_and_keeps_every_param_as_text():
+    record = {
+        **session_record(), "event_type": "chapterStart",
+        "params": {"media.chapter.index": 2, "media.chapter.offset": 3, "media.ad.id": None,
+                   "other": "x"},
+        "qoe_data": {"media.qoe.bitrate": 800.0}, "custom_metadata": {},
+    }  # fmt: skip
+    by_name = dict(zip(rows.EVENT_COLUMNS, rows.event_row(record, 0, 1, 0), strict=True))
+    assert by_name["chapter_index"] == 2 and by_name["chapter_offset"] == 3.0
+    assert isinstance(by_name["chapter_offset"], float) and by_name["bitrate"] == 800
+    assert by_name["ad_id"] is None  # a JSON null: SQL NULL
+    assert by_name["param_keys"] == ["media.ad.id", "media.chapter.index",
+                                     "media.chapter.offset", "other"]  # fmt: skip
