@@ -70,6 +70,12 @@ class Settings(BaseModel):
     # ClickHouse pays per insert (a part per table and view, merged later), so a few large
     # inserts a second cost it far less than one per fetched handful. Adds to freshness.
     sink_batch_linger_ms: int = Field(default=500, ge=0)
+    # A fetch of the sink's and the worker's consumers waits on the broker until this much data
+    # is there, or at most ``consumer_fetch_max_wait_ms``. Kafka's default (1 byte) answers as
+    # soon as one record is: under a live stream each consumer then sent a fetch for every few
+    # records, and the fetches cost it and the broker more CPU than the records (bench/README.md).
+    consumer_fetch_min_bytes: int = Field(default=256 * 1024, ge=1)
+    consumer_fetch_max_wait_ms: int = Field(default=100, ge=0)
     window_expires_days: float = Field(default=4.0, gt=1.0)
     # QoE: a session without an event for this long (edge receive time) is closed
     qoe_idle_close_ms: int = Field(default=10 * 60 * 1000, ge=1000)

@@ -42,7 +42,7 @@ from sessionflow.topics import Topics
 from streams import counting, qoe
 from streams import rocksdb as rocksdb_store
 from streams.changelog import ChangelogWriter
-from streams.delivery import InlineDeliveryConsumer, RawSchema, handle_directly
+from streams.delivery import InlineDeliveryConsumer, RawSchema, fetch_at_least, handle_directly
 from streams.durability import DurableProducer, lost_write
 from streams.segments import Matchers, apply_marker, segments_of
 from streams.writeback import WriteBack
@@ -624,6 +624,7 @@ def create_app(settings: Settings, cluster_id: str = "unknown") -> faust.App:
     # offset order per partition, acknowledging each once counted: no agent, no stream buffer.
     app.topics.add(source)
     handle_directly(app, topics.media_events, count_record)
+    fetch_at_least(app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
 
     ops = OpsServer(
         settings.ops_host,

@@ -37,7 +37,7 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event  # Faust's own "event in hand", read by its tables
-from faust.transport.drivers.aiokafka import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import AppT, Message
 from mode.services import WaitResults
 
@@ -95,6 +95,26 @@ class _InHand:
 
 Handler = Callable[[Message], Awaitable[None]]
 HANDLERS = "sessionflow_handlers"  # the app's attribute holding ``handle_directly``'s handlers
+FETCH = "sessionflow_fetch"  # the app's attribute holding ``fetch_at_least``'s limits
+
+
+def fetch_at_least(app: AppT, min_bytes: int, max_wait_ms: int) -> None:
+    """Have ``app``'s consumer (an ``InlineDeliveryConsumer``) ask the broker for ``min_bytes``
+    per fetch, waiting at most ``max_wait_ms`` for them (Faust passes neither to aiokafka: 1
+    byte, so under a live stream a fetch went out for every few records). Call before the app
+    starts."""
+    vars(app)[FETCH] = (min_bytes, max_wait_ms)
+
+
+class _FetchingThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, its aiokafka consumer made with the app's fetch limits."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        made = super()._create_worker_consumer(transport)
+        limits = vars(self.app).get(FETCH)
+        if limits is not None:  # aiokafka hands them to its fetcher when it starts
+            made._fetch_min_bytes, made._fetch_max_wait_ms = limits
+        return made
 
 
 def handle_directly(app: AppT, topic: str, handler: Handler) -> None:
@@ -111,6 +131,9 @@ class InlineDeliveryConsumer(Consumer):
     handing the records of some topics to their handler directly."""
 
     _handling = False  # a record is in its handler (``_hand_over``)
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _FetchingThread(self, loop=self.loop, beacon=self.beacon)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -5,7 +5,7 @@ from typing import Any
 import faust
 import pytest
 
-from streams.delivery import InlineDeliveryConsumer, first_step, handle_directly
+from streams.delivery import InlineDeliveryConsumer, fetch_at_least, first_step, handle_directly
 
 pytestmark = pytest.mark.anyio
 
@@ -225,3 +225,15 @@ async def test_a_record_arriving_while_the_flow_is_stopped_is_skipped(direct: An
     message = record()
     await made.wait_first(made.callback(message), made.suspend_flow.wait())
     assert seen == [] and message.acked
+
+
+async def test_the_consumer_fetches_with_the_apps_limits(direct: Any) -> None:
+    made, _, app = direct
+    fetch_at_least(app, 262_144, 100)
+    thread = made._new_consumer_thread()
+    consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (262_144, 100)
+    finally:
+        await consumer.stop()  # never started: closes its client
+        thread.thread_loop.close()
