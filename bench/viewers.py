@@ -6,6 +6,11 @@ with the worker's and the sink's consumer lag and every process's RSS sampled ev
 Held means: no non-2xx answer, no connection error, requests sent on time (the load generator
 kept up: ``late_over_1s``), and the lag bounded (its maximum, in seconds of traffic).
 
+Real viewers keep a connection each; wrk's are shared, and a request due while every connection
+waits for an answer goes out late: give enough of them that the load generator is not the limit
+(``--connections`` >= requests/s x the answer's latency, Little's law; 1,024 for 50,000 viewers).
+Every process's CPU over the steady state (after the ramp) is in the result (``bench/cpu.py``).
+
 ``sessionflow loadgen`` (Python, one request per viewer at a time) tops out near 1,000 req/s on
 this machine, ~6,000 viewers; wrk sends the same sessions for a fraction of the CPU.
 
@@ -29,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import lag  # noqa: E402
+from bench.cpu import CpuShares, services_pids  # noqa: E402
 from bench.soak import rss_mb, server_side  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
@@ -79,9 +85,13 @@ def main() -> None:
         )  # fmt: skip
         began = time.monotonic()
         consumed_before = 0.0
+        pids = {name: child.pid for name, child in pipeline.children.items()}
+        cpu: CpuShares | None = None
         while load.poll() is None:
             time.sleep(10)
             sample: dict[str, float] = {"t_s": round(time.monotonic() - began)}
+            if cpu is None and sample["t_s"] >= args.ramp:  # every viewer in: the steady state
+                cpu = CpuShares({**pids, **services_pids()})
             for name, child in pipeline.children.items():
                 sample[f"{name}_rss_mb"] = rss_mb(child.pid)
             sample["worker_lag"] = lag(pipeline.ops_urls["worker"])
@@ -93,6 +103,7 @@ def main() -> None:
             consumed_before = consumed
             samples.append(sample)
         out = load.communicate()[0]
+        cpu_shares = cpu.done() if cpu is not None else {}
         wrk_result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
         drained = time.monotonic()
         while lag(pipeline.ops_urls["worker"]) or lag(pipeline.ops_urls["sink"]):
@@ -108,6 +119,7 @@ def main() -> None:
         "viewers": args.viewers,
         "seconds": args.seconds,
         "connections": args.connections,
+        "cpu_percent_of_one_core_after_ramp": cpu_shares,
         "wrk": wrk_result,
         "req_per_s": round(rate),
         "held": wrk_result["non2xx"] == 0
