@@ -111,6 +111,20 @@ def direct() -> Iterator[tuple[InlineDeliveryConsumer, list[str], Any]]:
     made._thread.thread_loop.close()
 
 
+def held_until(made: InlineDeliveryConsumer, seen: list[str]) -> asyncio.Future[None]:
+    """Give media-events a handler that notes when it begins, then waits for the future
+    returned, then notes its end."""
+    release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def slow(message: Any) -> None:
+        seen.append("began")
+        await release
+        seen.append("ended")
+
+    made._handlers["media-events"] = slow
+    return release
+
+
 async def test_a_handled_topics_record_is_handled_then_acknowledged(direct: Any) -> None:
     made, seen, _ = direct
     message = record()
@@ -136,14 +150,7 @@ async def test_a_waiting_handler_runs_to_its_end_though_the_flow_is_suspended_me
     direct: Any,
 ) -> None:
     made, seen, _ = direct
-    release = asyncio.get_running_loop().create_future()
-
-    async def slow(message: Any) -> None:
-        seen.append("began")
-        await release
-        seen.append("ended")
-
-    made._handlers["media-events"] = slow
+    release = held_until(made, seen)
     message = record()
     delivery = asyncio.ensure_future(
         made.wait_first(made.callback(message), made.suspend_flow.wait())
@@ -198,14 +205,7 @@ async def test_a_record_arriving_while_the_flow_is_suspended_is_never_raced(dire
     """Flow control still active (only the consumer's flow suspended): the handler begins, and
     it runs to its end, though the suspension would win Faust's race at once."""
     made, seen, _ = direct
-    release = asyncio.get_running_loop().create_future()
-
-    async def slow(message: Any) -> None:
-        seen.append("began")
-        await release
-        seen.append("ended")
-
-    made._handlers["media-events"] = slow
+    release = held_until(made, seen)
     made.suspend_flow.set()
     message = record()
     delivery = asyncio.ensure_future(
