@@ -73,8 +73,8 @@ class Settings(BaseModel):
     # A fetch of the sink's and the worker's consumers waits on the broker until this much data
     # is there, or at most ``consumer_fetch_max_wait_ms``. Kafka's default (1 byte) answers as
     # soon as one record is: under a live stream each consumer then sent a fetch for every few
-    # records, and the fetches cost it and the broker more CPU than the records (README, the
-    # worker's hot path (7)).
+    # records, and fetching took about a sixth of the worker's CPU and a fifth of the sink's
+    # (README, the worker's hot path (7)).
     consumer_fetch_min_bytes: int = Field(default=256 * 1024, ge=1)
     consumer_fetch_max_wait_ms: int = Field(default=100, ge=0)
     window_expires_days: float = Field(default=4.0, gt=1.0)
