@@ -7,8 +7,10 @@ topic prefix and database, so nothing needs tearing down and runs never see each
 from __future__ import annotations
 
 import os
+import random
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +55,30 @@ def unique_settings(**overrides: object) -> Settings:
     return Settings.model_validate(base)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port outside the kernel's ephemeral range.
+
+    A port the kernel handed out (bind to 0) and released can be taken again by
+    any outgoing connection (a process's Kafka client, before it binds its own
+    server) — seen once in CI as EADDRINUSE. Ports below the ephemeral range are
+    only ever taken by an explicit bind.
+    """
+    low, _high = _ephemeral_range()
+    candidates = range(max(1024, low - 12_000), low) if low > 3_000 else range(61_000, 65_000)
+    for _ in range(200):
+        port = random.choice(candidates)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {candidates}")
