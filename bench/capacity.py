@@ -26,6 +26,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,14 +57,19 @@ def wrk(url: str, seconds: int, connections: int, env: dict[str, str], delay_ms:
     return result
 
 
-def hello_world(seconds: int, connections: int, files: dict[str, str]) -> dict:
-    """The reference: ``bench/hello.py`` (one uvicorn process) under the same wrk load."""
+# The reference runs on the edge's uvicorn options (``sessionflow_cli.cli._serve``): the same
+# HTTP server stack, nothing but the app differs.
+HELLO_COMMAND = [
+    sys.executable, "-m", "uvicorn", "hello:app", "--log-level", "warning", "--no-access-log",
+    "--no-proxy-headers",
+]  # fmt: skip
+
+
+@contextmanager
+def hello_app() -> Iterator[tuple[str, int]]:
+    """``bench/hello.py`` in one uvicorn process, answering: its URL and pid."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=HERE,
-    )  # fmt: skip
+    process = subprocess.Popen([*HELLO_COMMAND, "--port", str(port)], cwd=HERE)
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -71,10 +78,16 @@ def hello_world(seconds: int, connections: int, files: dict[str, str]) -> dict:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        return wrk(url, seconds, connections, files)
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait()
+
+
+def hello_world(seconds: int, connections: int, files: dict[str, str]) -> dict:
+    """The reference: ``bench/hello.py`` (one uvicorn process) under the same wrk load."""
+    with hello_app() as (url, _pid):
+        return wrk(url, seconds, connections, files)
 
 
 def session_files(folder: Path) -> dict[str, str]:

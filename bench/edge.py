@@ -21,6 +21,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.capacity import HELLO_COMMAND  # noqa: E402
 
 
 def wait(url: str) -> None:
@@ -52,11 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "SESSIONFLOW_TOPIC_PREFIX": f"bench{int(time.time())}.",
            "SESSIONFLOW_EDGE_PORT": "18180"}  # fmt: skip
-    hello = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "hello:app", "--port", "18181", "--log-level",
-         "warning", "--no-access-log"],
-        cwd=HERE,
-    )  # fmt: skip
+    hello = subprocess.Popen([*HELLO_COMMAND, "--port", "18181"], cwd=HERE)
     edge = subprocess.Popen([sys.executable, "-m", "sessionflow_cli", "edge"], env=env)
     try:
         wait("http://127.0.0.1:18181/")

@@ -11,6 +11,11 @@ waits for an answer goes out late: give enough of them that the load generator i
 (``--connections`` >= requests/s x the answer's latency, Little's law; 1,024 for 50,000 viewers).
 Every process's CPU over the steady state (after the ramp) is in the result (``bench/cpu.py``).
 
+The reference, first and in the same run: the same viewers against the hello-world
+(``bench/hello.py``, one uvicorn process with the edge's options) for ``--reference-seconds``,
+its ramp scaled alike; ``hello_us_per_request`` against ``edge_us_per_request`` (each over its
+whole run) is what the edge adds to the HTTP stack at this traffic.
+
 ``sessionflow loadgen`` (Python, one request per viewer at a time) tops out near 1,000 req/s on
 this machine, ~6,000 viewers; wrk sends the same sessions for a fraction of the CPU.
 
@@ -33,8 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity import lag  # noqa: E402
-from bench.cpu import CpuShares, services_pids  # noqa: E402
+from bench.capacity import hello_app, lag  # noqa: E402
+from bench.cpu import TICKS, CpuShares, process_ticks, services_pids  # noqa: E402
 from bench.soak import rss_mb, server_side  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
@@ -60,13 +65,55 @@ def session_files(folder: Path, timelines: int = 16) -> dict[str, str]:
     return {"BENCH_START_FILE": str(folder / "start.json"), "BENCH_EVENTS_FILES": ",".join(files)}
 
 
+def viewers_load(url: str, seconds: int, connections: int, env: dict[str, str]) -> subprocess.Popen:
+    """wrk playing ``bench/viewers.lua`` against ``url`` (its JSON summary on stdout)."""
+    return subprocess.Popen(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+         "--latency", "-s", str(HERE / "viewers.lua"), url],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def summary(load: subprocess.Popen) -> dict:
+    out = load.communicate()[0]
+    return json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+
+
+def reference(seconds: int, ramp: int, connections: int, env: dict[str, str]) -> dict:
+    """The same viewers against ``bench/hello.py`` (one uvicorn process, the edge's options):
+    what the HTTP stack alone costs per request at real-time traffic, where requests arrive one
+    by one on many connections."""
+    with hello_app() as (url, pid):
+        before = process_ticks(pid)
+        load = viewers_load(url, seconds, connections, {**env, "BENCH_RAMP_S": str(ramp)})
+        result = summary(load)
+        cpu_s = (process_ticks(pid) - before) / TICKS
+    return {
+        "seconds": seconds,
+        "ramp_s": ramp,
+        "requests": result["requests"],
+        "req_per_s": round(result["requests"] / result["seconds"]),
+        "late_over_1s": result["late_over_1s"],
+        "non2xx": result["non2xx"],
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "hello_cpu_s": round(cpu_s, 1),
+        "hello_us_per_request": round(1e6 * cpu_s / result["requests"], 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--viewers", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--ramp", type=int, default=300, help="seconds over which viewers join")
     parser.add_argument("--connections", type=int, default=256)
-    parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--reference-seconds", type=int, default=180,
+        help="first, the same viewers against the hello-world for this long, its ramp scaled "
+        "alike (0: no reference)",
+    )  # fmt: skip
+    parser.add_argument("--out", default=None, help="a file name in bench/results/")
     args = parser.parse_args()
     work = HERE / "results" / "logs" / "viewers"
     work.mkdir(parents=True, exist_ok=True)
@@ -78,11 +125,13 @@ def main() -> None:
     }
     samples: list[dict[str, float]] = []
     try:
-        load = subprocess.Popen(
-            ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s",
-             "--latency", "-s", str(HERE / "viewers.lua"), pipeline.edge_url],
-            stdout=subprocess.PIPE, text=True, env={**pipeline.env, **env},
-        )  # fmt: skip
+        env = {**pipeline.env, **env}
+        hello = None
+        if args.reference_seconds:
+            ramp = round(args.ramp * args.reference_seconds / args.seconds)
+            hello = reference(args.reference_seconds, ramp, args.connections, env)
+        edge_ticks = process_ticks(pipeline.children["edge"].pid)
+        load = viewers_load(pipeline.edge_url, args.seconds, args.connections, env)
         began = time.monotonic()
         consumed_before = 0.0
         pids = {name: child.pid for name, child in pipeline.children.items()}
@@ -102,9 +151,9 @@ def main() -> None:
             sample["worker_records_per_s"] = round((consumed - consumed_before) / 10)
             consumed_before = consumed
             samples.append(sample)
-        out = load.communicate()[0]
+        wrk_result = summary(load)
+        edge_cpu_s = (process_ticks(pipeline.children["edge"].pid) - edge_ticks) / TICKS
         cpu_shares = cpu.done() if cpu is not None else {}
-        wrk_result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
         drained = time.monotonic()
         while lag(pipeline.ops_urls["worker"]) or lag(pipeline.ops_urls["sink"]):
             time.sleep(0.5)
@@ -126,6 +175,9 @@ def main() -> None:
         and wrk_result["errors"] == 0
         and wrk_result["late_over_1s"] == 0,
         "edge_view": edge_view,
+        # Over the whole run, ramp included, as the reference's (its ramp scaled alike).
+        "edge_us_per_request": round(1e6 * edge_cpu_s / wrk_result["requests"], 1),
+        "reference_hello_world": hello,
         "max_worker_lag_after_ramp": worst["worker_lag"],
         "max_worker_lag_s_of_traffic": round(worst["worker_lag"] / rate, 2),
         "max_sink_lag_after_ramp": max(s["sink_lag"] for s in steady or samples),
@@ -135,7 +187,7 @@ def main() -> None:
         },
         "samples": samples,
     }
-    name = args.out or f"viewers_wrk_{args.viewers}.json"
+    name = Path(args.out).name if args.out else f"viewers_wrk_{args.viewers}.json"
     (HERE / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
     sys.stdout.write(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
 
