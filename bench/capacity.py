@@ -45,6 +45,11 @@ from tests.services import free_port, unique_settings  # noqa: E402
 HERE = ROOT / "bench"
 
 
+def wrk_json(out: str) -> dict:
+    """The JSON summary a ``bench/*.lua`` script prints on wrk's stdout (its ``JSON`` line)."""
+    return json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+
+
 def wrk(url: str, seconds: int, connections: int, env: dict[str, str], delay_ms: int = 0) -> dict:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
@@ -52,7 +57,7 @@ def wrk(url: str, seconds: int, connections: int, env: dict[str, str], delay_ms:
         capture_output=True, text=True, check=True,
         env={**os.environ, **env, "BENCH_DELAY_MS": str(delay_ms)},
     ).stdout  # fmt: skip
-    result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+    result = wrk_json(out)
     result["rps"] = round(result["requests"] / result["seconds"])
     return result
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity import HELLO_COMMAND  # noqa: E402
+from bench.capacity import hello_app, wrk_json  # noqa: E402
 
 
 def wait(url: str) -> None:
@@ -43,7 +42,7 @@ def wrk(url: str, seconds: int, connections: int, delay_ms: int = 0) -> dict:
         capture_output=True, text=True, check=True,
         env={**os.environ, "BENCH_DELAY_MS": str(delay_ms)},
     ).stdout  # fmt: skip
-    result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+    result = wrk_json(out)
     result["rps"] = result["requests"] / result["seconds"]
     return result
 
@@ -55,13 +54,12 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "SESSIONFLOW_TOPIC_PREFIX": f"bench{int(time.time())}.",
            "SESSIONFLOW_EDGE_PORT": "18180"}  # fmt: skip
-    hello = subprocess.Popen([*HELLO_COMMAND, "--port", "18181"], cwd=HERE)
     edge = subprocess.Popen([sys.executable, "-m", "sessionflow_cli", "edge"], env=env)
     try:
-        wait("http://127.0.0.1:18181/")
-        wait("http://127.0.0.1:18180/health")
-        wrk("http://127.0.0.1:18180", 3, args.connections)  # warm-up
-        reference = wrk("http://127.0.0.1:18181", args.seconds, args.connections)
+        with hello_app() as (hello_url, _pid):
+            wait("http://127.0.0.1:18180/health")
+            wrk("http://127.0.0.1:18180", 3, args.connections)  # warm-up
+            reference = wrk(hello_url, args.seconds, args.connections)
         edge_max = wrk("http://127.0.0.1:18180", args.seconds, args.connections)
         # 80 % of max: each of N connections waits so that N / (delay + latency) is about 0.8 * max.
         target = 0.8 * edge_max["rps"]
@@ -69,9 +67,8 @@ def main() -> None:
         delay_ms = max(1, int(1000 * connections / target - edge_max["p50_ms"]))
         paced = wrk("http://127.0.0.1:18180", args.seconds, connections, delay_ms)
     finally:
-        for process in (hello, edge):
-            process.terminate()
-            process.wait()
+        edge.terminate()
+        edge.wait()
     results = {
         "hello_world_rps": round(reference["rps"]),
         "edge_rps": round(edge_max["rps"]),

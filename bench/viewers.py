@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity import hello_app, lag  # noqa: E402
+from bench.capacity import hello_app, lag, wrk_json  # noqa: E402
 from bench.cpu import TICKS, CpuShares, process_ticks, services_pids  # noqa: E402
 from bench.soak import rss_mb, server_side  # noqa: E402
 from sessionflow import players  # noqa: E402
@@ -75,8 +74,7 @@ def viewers_load(url: str, seconds: int, connections: int, env: dict[str, str]) 
 
 
 def summary(load: subprocess.Popen) -> dict:
-    out = load.communicate()[0]
-    return json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+    return wrk_json(load.communicate()[0])
 
 
 def reference(seconds: int, ramp: int, connections: int, env: dict[str, str]) -> dict:

@@ -68,7 +68,7 @@ def free_port() -> int:
 
     A port the kernel handed out (bind to 0) and released can be taken again by
     any outgoing connection (a process's Kafka client, before it binds its own
-    server) — seen once in CI as EADDRINUSE. Ports below the ephemeral range are
+    server) — seen once in CI as EADDRINUSE. Ports outside the ephemeral range are
     only ever taken by an explicit bind.
     """
     low, high = _ephemeral_range()
