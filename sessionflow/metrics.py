@@ -36,6 +36,12 @@ KAFKA_PRODUCE_LATENCY = Histogram(
     ["topic"],
     buckets=LATENCY_BUCKETS,
 )
+KAFKA_BATCH_RECORDS = Histogram(
+    "sessionflow_kafka_batch_records",
+    "Records per record batch Kafka acknowledged to the edge's producer, by topic.",
+    ["topic"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+)
 KAFKA_PRODUCE_FAILURES = Counter(
     "sessionflow_kafka_produce_failures",
     "Records Kafka did not take (timeout or error), by topic and reason.",

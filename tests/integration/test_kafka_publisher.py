@@ -94,3 +94,73 @@ async def test_a_key_goes_where_kafkas_default_partitioner_puts_it(settings):
     partitions = list(range(settings.topic_partitions))
     expected = [DefaultPartitioner()(key, partitions, partitions) for key in keys]
     assert [partition for partition, _ in placed] == expected
+
+
+async def test_a_linger_gathers_records_arriving_one_by_one_into_one_batch(settings):
+    """Real-time traffic: records arrive one by one, milliseconds apart. With
+    ``kafka_linger_ms`` a batch waits that long for more before it is sent, so they share one
+    produce request (``sessionflow_kafka_batch_records``), and each is still acknowledged at
+    its own offset."""
+    from prometheus_client import REGISTRY
+
+    lingering = settings.model_copy(
+        update={"kafka_linger_ms": 300, "kafka_batch_ready_bytes": 64_000}
+    )
+    topic = settings.topic_prefix + "lingering"
+    await ensure_topics(settings, [topic])
+    publisher = Publisher(lingering)
+    await publisher.start()
+
+    def batches() -> float:
+        found = REGISTRY.get_sample_value("sessionflow_kafka_batch_records_count", {"topic": topic})
+        return found or 0.0
+
+    try:
+        await publisher.publish(topic, b"warm-up", key=b"viewer")  # the topic's metadata, once
+        before = batches()
+        sent = []
+        for n in range(20):  # one every 5 ms, all within the linger
+            sent.append(asyncio.create_task(publisher.publish(topic, b"%d" % n, key=b"viewer")))
+            await asyncio.sleep(0.005)
+        placed = await asyncio.gather(*sent)
+    finally:
+        await publisher.stop()
+    assert batches() - before == 1
+    offsets = [offset for _, offset in placed]
+    assert offsets == list(range(offsets[0], offsets[0] + 20))
+
+
+async def test_a_batch_holding_enough_goes_before_its_linger_ends(settings):
+    """Heavy traffic: a batch that holds ``kafka_batch_ready_bytes`` is sent at once, the
+    linger adds nothing to its records' answers."""
+    hurried = settings.model_copy(update={"kafka_linger_ms": 1000, "kafka_batch_ready_bytes": 2048})
+    topic = settings.topic_prefix + "ready"
+    await ensure_topics(settings, [topic])
+    publisher = Publisher(hurried)
+    await publisher.start()
+    try:
+        await publisher.publish(topic, b"warm-up", key=b"viewer")
+        began = asyncio.get_running_loop().time()
+        await asyncio.gather(
+            *(publisher.publish(topic, b"x" * 200, key=b"viewer") for _ in range(20))
+        )
+        took = asyncio.get_running_loop().time() - began
+    finally:
+        await publisher.stop()
+    assert took < 0.5
+
+
+async def test_stopping_sends_the_batches_still_lingering(settings):
+    """A lingering batch is not left behind at shutdown: its callers get their answers."""
+    patient = settings.model_copy(update={"kafka_linger_ms": 1000})
+    topic = settings.topic_prefix + "stopping"
+    await ensure_topics(settings, [topic])
+    publisher = Publisher(patient)
+    await publisher.start()
+    await publisher.publish(topic, b"warm-up", key=b"viewer")
+    pending = asyncio.create_task(publisher.publish(topic, b"last", key=b"viewer"))
+    await asyncio.sleep(0.05)
+    assert not pending.done()
+    await publisher.stop()
+    assert pending.done()
+    assert (await pending)[1] == 1
