@@ -19,6 +19,9 @@ whole run) is what the edge adds to the HTTP stack at this traffic.
 ``sessionflow loadgen`` (Python, one request per viewer at a time) tops out near 1,000 req/s on
 this machine, ~6,000 viewers; wrk sends the same sessions for a fraction of the CPU.
 
+``--edge-processes N`` serves the edge with ``sessionflow edge --processes N`` (its CPU is the
+sum of its processes').
+
 Needs scripts/services up and wrk. Run:
     .venv/bin/python bench/viewers.py --viewers 20000 [--seconds 600] [--connections 256]
 Writes bench/results/viewers_wrk_<N>.json.
@@ -43,6 +46,7 @@ from bench.soak import rss_mb, server_side  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.e2e.test_operations import scrape, total  # noqa: E402
+from tests.faults.test_scale_out import wait_ready  # noqa: E402
 from tests.services import unique_settings  # noqa: E402
 
 HERE = ROOT / "bench"
@@ -100,6 +104,12 @@ def reference(seconds: int, ramp: int, connections: int, env: dict[str, str]) ->
     }
 
 
+def edge_pids(pid: int) -> list[int]:
+    """The edge's process and, with ``--processes``, the processes serving its port."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *(int(child) for child in out.split())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--viewers", type=int, default=20_000)
@@ -111,11 +121,16 @@ def main() -> None:
         help="first, the same viewers against the hello-world for this long, its ramp scaled "
         "alike (0: no reference)",
     )  # fmt: skip
+    parser.add_argument("--edge-processes", type=int, default=1)
     parser.add_argument("--out", default=None, help="a file name in bench/results/")
     args = parser.parse_args()
     work = HERE / "results" / "logs" / "viewers"
     work.mkdir(parents=True, exist_ok=True)
     pipeline = launch(unique_settings(), work)
+    if args.edge_processes > 1:
+        pipeline.stop("edge")
+        pipeline.start("edge", ["edge", "--processes", str(args.edge_processes)])
+        wait_ready(pipeline.edge_url)
     env = {
         **session_files(work),
         "BENCH_VIEWERS": str(args.viewers),
@@ -128,11 +143,13 @@ def main() -> None:
         if args.reference_seconds:
             ramp = round(args.ramp * args.reference_seconds / args.seconds)
             hello = reference(args.reference_seconds, ramp, args.connections, env)
-        edge_ticks = process_ticks(pipeline.children["edge"].pid)
+        edges = edge_pids(pipeline.children["edge"].pid)
+        edge_ticks = sum(process_ticks(pid) for pid in edges)
         load = viewers_load(pipeline.edge_url, args.seconds, args.connections, env)
         began = time.monotonic()
         consumed_before = 0.0
         pids = {name: child.pid for name, child in pipeline.children.items()}
+        pids.update({f"edge-{n}": pid for n, pid in enumerate(edges[1:], 1)})
         cpu: CpuShares | None = None
         while load.poll() is None:
             time.sleep(10)
@@ -150,7 +167,7 @@ def main() -> None:
             consumed_before = consumed
             samples.append(sample)
         wrk_result = summary(load)
-        edge_cpu_s = (process_ticks(pipeline.children["edge"].pid) - edge_ticks) / TICKS
+        edge_cpu_s = (sum(process_ticks(pid) for pid in edges) - edge_ticks) / TICKS
         cpu_shares = cpu.done() if cpu is not None else {}
         drained = time.monotonic()
         while lag(pipeline.ops_urls["worker"]) or lag(pipeline.ops_urls["sink"]):
@@ -166,6 +183,7 @@ def main() -> None:
         "viewers": args.viewers,
         "seconds": args.seconds,
         "connections": args.connections,
+        "edge_processes": args.edge_processes,
         "cpu_percent_of_one_core_after_ramp": cpu_shares,
         "wrk": wrk_result,
         "req_per_s": round(rate),
