@@ -105,9 +105,15 @@ def reference(seconds: int, ramp: int, connections: int, env: dict[str, str]) ->
 
 
 def edge_pids(pid: int) -> list[int]:
-    """The edge's process and, with ``--processes``, the processes serving its port."""
+    """The edge's process and, with ``--processes``, the processes serving its port (uvicorn's
+    workers, not multiprocessing's resource tracker)."""
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [pid, *(int(child) for child in out.split())]
+    workers = [
+        int(child)
+        for child in out.split()
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    return [pid, *workers]
 
 
 def main() -> None:
@@ -158,6 +164,8 @@ def main() -> None:
                 cpu = CpuShares({**pids, **services_pids()})
             for name, child in pipeline.children.items():
                 sample[f"{name}_rss_mb"] = rss_mb(child.pid)
+            for n, pid in enumerate(edges[1:], 1):
+                sample[f"edge-{n}_rss_mb"] = rss_mb(pid)
             sample["worker_lag"] = lag(pipeline.ops_urls["worker"])
             sample["sink_lag"] = lag(pipeline.ops_urls["sink"])
             consumed = total(

@@ -266,6 +266,8 @@ class Publisher:
             else self._join(batch, key, value, timestamp_ms, extra, deadline_ms, accept_until_ms)
         )
         if batch is None or waiter is None:
+            if batch is not None:
+                self._launch(tp, batch)  # full before it was ready: it goes now
             builder = _ClosingBuilder(self._settings.kafka_max_batch_bytes, 0)  # 0: uncompressed
             batch = self._open[tp] = _Batch(topic, builder)
             waiter = batch.add(key, value, timestamp_ms, extra, deadline_ms, accept_until_ms)
@@ -287,8 +289,8 @@ class Publisher:
 
         Under real-time traffic records arrive one by one and aiokafka sends whatever is there
         each time the broker answers: a produce request for every few records, which cost the
-        edge and the broker more CPU than the records (bench/README.md); under heavy traffic
-        batches fill before the linger ends, and it adds nothing."""
+        edge and the broker more CPU than the records (README, "The edge's hot path"); under
+        heavy traffic batches fill before the linger ends, and it adds nothing."""
         if batch.lingering is not None:
             batch.lingering.cancel()
             batch.lingering = None
