@@ -201,6 +201,9 @@ class SinkRunner:
             return result
 
     async def _reject(self, rejected: list[DeadLetter]) -> None:
+        """Dead-letter ``rejected`` together: one batch (and one wait for the producer's linger)
+        for all of them, not one each."""
+        sends = []
         for letter in rejected:
             metrics.RECORDS_DEAD_LETTERED.labels("sink", letter.reason).inc()
             record = letter.record
@@ -214,12 +217,15 @@ class SinkRunner:
                     "topic": record.topic,
                 },
             )
-            await self._dead_letter.publish(
-                self._topics.dead_letter,
-                letter.record.value,
-                key=letter.record.key,
-                headers=letter.headers(),
+            sends.append(
+                self._dead_letter.publish(
+                    self._topics.dead_letter,
+                    letter.record.value,
+                    key=letter.record.key,
+                    headers=letter.headers(),
+                )
             )
+        await asyncio.gather(*sends)
 
 
 def run_sink(settings: Settings) -> None:
