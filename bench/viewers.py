@@ -46,7 +46,7 @@ from bench.soak import rss_mb, server_side  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.e2e.test_operations import scrape, total  # noqa: E402
-from tests.faults.test_scale_out import wait_ready  # noqa: E402
+from tests.faults.test_scale_out import children_of, wait_ready  # noqa: E402
 from tests.services import unique_settings  # noqa: E402
 
 HERE = ROOT / "bench"
@@ -104,18 +104,6 @@ def reference(seconds: int, ramp: int, connections: int, env: dict[str, str]) ->
     }
 
 
-def edge_pids(pid: int) -> list[int]:
-    """The edge's process and, with ``--processes``, the processes serving its port (uvicorn's
-    workers, not multiprocessing's resource tracker)."""
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    workers = [
-        int(child)
-        for child in out.split()
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
-    return [pid, *workers]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--viewers", type=int, default=20_000)
@@ -149,7 +137,8 @@ def main() -> None:
         if args.reference_seconds:
             ramp = round(args.ramp * args.reference_seconds / args.seconds)
             hello = reference(args.reference_seconds, ramp, args.connections, env)
-        edges = edge_pids(pipeline.children["edge"].pid)
+        edge_pid = pipeline.children["edge"].pid
+        edges = [edge_pid, *children_of(edge_pid)]  # with --processes: uvicorn's workers too
         edge_ticks = sum(process_ticks(pid) for pid in edges)
         load = viewers_load(pipeline.edge_url, args.seconds, args.connections, env)
         began = time.monotonic()
