@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cpu import CpuShares, services_pids  # noqa: E402
+from bench.cpu import CpuShares, renice, services_pids  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.e2e.test_operations import scrape, total  # noqa: E402
@@ -177,7 +177,7 @@ def main() -> None:
     files = session_files(work)
     pipeline = launch(unique_settings(), work)
     for name in ("worker", "sink"):
-        os.setpriority(os.PRIO_PROCESS, pipeline.children[name].pid, args.consumers_nice)
+        renice(pipeline.children[name].pid, args.consumers_nice)
     results: dict[str, object] = {
         "connections": args.connections,
         "seconds": args.seconds,

@@ -25,6 +25,13 @@ def services_pids() -> dict[str, int]:
     return found
 
 
+def renice(pid: int, value: int) -> None:
+    """Set the nice value of every thread of ``pid`` (Linux's setpriority on a pid changes that
+    one thread: the threads a process already started keep theirs)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.setpriority(os.PRIO_PROCESS, int(task), value)
+
+
 def process_ticks(pid: int) -> int:
     """User + system clock ticks of ``pid`` so far (0 once it is gone)."""
     try:

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import hello_app, lag, wrk_json  # noqa: E402
-from bench.cpu import TICKS, CpuShares, process_ticks, services_pids  # noqa: E402
+from bench.cpu import TICKS, CpuShares, process_ticks, renice, services_pids  # noqa: E402
 from bench.soak import rss_mb, server_side  # noqa: E402
 from sessionflow import players  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
@@ -52,16 +52,31 @@ from tests.services import unique_settings  # noqa: E402
 HERE = ROOT / "bench"
 
 
-def session_files(folder: Path, timelines: int = 16) -> dict[str, str]:
-    """The sessionStart body, and ``timelines`` timed sessions (offsets from the 201) of 5 to
-    15 minutes of content: viewers of different content do not send their pings, ad breaks
-    and sessionCompletes in step."""
+def timelines(count: int = 16) -> list[list[players.Step]]:
+    """``count`` timed sessions (offsets from the 201) of 5 to 15 minutes of content: viewers
+    of different content do not send their pings, ad breaks and sessionCompletes in step."""
+    rng = random.Random(7)
+    return [
+        players.realistic_session(0, content_s=rng.randrange(300, 900), rng=rng)
+        for _ in range(count)
+    ]
+
+
+def requests_per_viewer_second(sessions: list[list[players.Step]]) -> float:
+    """What one viewer sends per second in the long run: each session draws one of
+    ``sessions`` at random, and its viewer starts the next when it ends (a sessionStart, then
+    the session's events; a renewal process: total requests over total time)."""
+    return sum(len(steps) + 1 for steps in sessions) / sum(
+        steps[-1].at_ms / 1000 for steps in sessions
+    )
+
+
+def session_files(folder: Path, sessions: list[list[players.Step]]) -> dict[str, str]:
+    """The sessionStart body and ``sessions``' timelines as ``bench/viewers.lua`` reads them."""
     start = players.session_start("BENCH@AdobeOrg", "viewers", int(time.time() * 1000))
     (folder / "start.json").write_text(json.dumps(start))
-    rng = random.Random(7)
     files = []
-    for n in range(timelines):
-        steps = players.realistic_session(0, content_s=rng.randrange(300, 900), rng=rng)
+    for n, steps in enumerate(sessions):
         path = folder / f"timeline_{n}.txt"
         path.write_text("".join(f"{step.at_ms}\t{json.dumps(step.body)}\n" for step in steps))
         files.append(str(path))
@@ -116,6 +131,8 @@ def main() -> None:
         "alike (0: no reference)",
     )  # fmt: skip
     parser.add_argument("--edge-processes", type=int, default=1)
+    # As bench/capacity.py's: the worker's and the sink's nice value (0: all equal).
+    parser.add_argument("--consumers-nice", type=int, default=0)
     parser.add_argument("--out", default=None, help="a file name in bench/results/")
     args = parser.parse_args()
     work = HERE / "results" / "logs" / "viewers"
@@ -125,8 +142,11 @@ def main() -> None:
         pipeline.stop("edge")
         pipeline.start("edge", ["edge", "--processes", str(args.edge_processes)])
         wait_ready(pipeline.edge_url)
+    for name in ("worker", "sink"):
+        renice(pipeline.children[name].pid, args.consumers_nice)
+    sessions = timelines()
     env = {
-        **session_files(work),
+        **session_files(work, sessions),
         "BENCH_VIEWERS": str(args.viewers),
         "BENCH_RAMP_S": str(args.ramp),
     }
@@ -181,9 +201,12 @@ def main() -> None:
         "seconds": args.seconds,
         "connections": args.connections,
         "edge_processes": args.edge_processes,
+        "consumers_nice": args.consumers_nice,
         "cpu_percent_of_one_core_after_ramp": cpu_shares,
         "wrk": wrk_result,
         "req_per_s": round(rate),
+        # What the viewers send once all are in (the ramp and late requests aside).
+        "offered_req_per_s_after_ramp": round(args.viewers * requests_per_viewer_second(sessions)),
         "held": wrk_result["non2xx"] == 0
         and wrk_result["errors"] == 0
         and wrk_result["late_over_1s"] == 0,
