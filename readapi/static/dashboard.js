@@ -106,7 +106,7 @@ async function load() {
       backgroundColor: COLORS[i], tension: 0.2, pointRadius: 1,
     })));
     const eventTotal = sum(events.map((data) => sum(data.map((item) => item.count))));
-    $("events-total").value = `${eventTotal} events`;
+    $("events-total").value = `${eventTotal} events of the types shown`;
     const dauCounts = dau.map((item) => item.dau);
     draw("dau", "bar", dau.map((item) => label(item.time, "day")),
       [{ label: "DAU", data: dauCounts, backgroundColor: COLORS[2] }]);
