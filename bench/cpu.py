@@ -8,6 +8,7 @@ the phase, ``shares.done()`` after it, ``{name: percent of one core, ..., "machi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -29,7 +30,8 @@ def renice(pid: int, value: int) -> None:
     """Set the nice value of every thread of ``pid`` (Linux's setpriority on a pid changes that
     one thread: the threads a process already started keep theirs)."""
     for task in os.listdir(f"/proc/{pid}/task"):
-        os.setpriority(os.PRIO_PROCESS, int(task), value)
+        with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, int(task), value)
 
 
 def process_ticks(pid: int) -> int:
