@@ -74,6 +74,13 @@ class Settings(BaseModel):
     # ClickHouse pays per insert (a part per table and view, merged later), so a few large
     # inserts a second cost it far less than one per fetched handful. Adds to freshness.
     sink_batch_linger_ms: int = Field(default=500, ge=0)
+    # Counts (what data_series reads) are stored batch by batch; events, sessions and QoE
+    # summaries are held and stored together at most this often (or once sink_store_max
+    # records are held): every insert makes a part in the table and in each of its views, and
+    # ClickHouse merges a small table's parts again at almost every insert (bench/
+    # clickhouse_merges.py). Their offsets are committed once they are stored.
+    sink_store_interval_ms: int = Field(default=2000, ge=0)
+    sink_store_max: int = Field(default=50_000, ge=1)
     # A fetch of the sink's and the worker's consumers waits on the broker until this much data
     # is there, or at most ``consumer_fetch_max_wait_ms``. Kafka's default (1 byte) answers as
     # soon as one record is: under a live stream each consumer then sent a fetch for every few

@@ -1,7 +1,12 @@
 """The sink process: consume media events and count updates, write them in batches, then commit.
 
-Offsets are committed only after ClickHouse took the batch, so a crash redelivers at most the
-batch in flight, which the writer deduplicates. When ClickHouse is down the same batch is
+Two speeds: count updates (what ``data_series`` reads) are stored batch by batch, every
+``sink_batch_linger_ms``; media events and QoE summaries are held and stored together at most
+every ``sink_store_interval_ms``, so ClickHouse gets a part in ``events``, ``sessions``,
+``session_summaries`` and their views every couple of seconds, not at every batch.
+
+Offsets are committed only after ClickHouse took the records, so a crash redelivers at most
+what was held or in flight, which the writer deduplicates. When ClickHouse is down the same batch is
 retried until it lands; nothing is skipped. When ClickHouse refuses a batch (its data, not its
 availability), the batch is split in halves, in order, until the records it refuses are alone;
 those go to the dead-letter topic (reason ``unstorable``) and everything else lands. Records
@@ -38,7 +43,7 @@ class SinkRunner:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._topics = Topics(settings.topic_prefix)
-        self._clickhouse = ClickHouse(settings, pool_size=2)
+        self._clickhouse = ClickHouse(settings, pool_size=3)  # counts, held records, /ready
         self._writer = ClickHouseWriter(
             self._clickhouse,
             self._topics,
@@ -57,7 +62,7 @@ class SinkRunner:
         )
 
     def stop(self) -> None:
-        """Ask the loop to finish the batch in flight, commit and exit."""
+        """Ask the loop to store the batch in flight and what it holds, commit and exit."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -79,23 +84,51 @@ class SinkRunner:
             self._settings.sink_batch_max,
         )
         await consumer.start()
+        counts_topic = self._topics.session_counts
+        interval = self._settings.sink_store_interval_ms / 1000
+        held: list[ConsumedRecord] = []  # events and summaries not stored yet
+        held_since = 0.0
+        # Held records are stored in the background, one store at a time, so that counts keep
+        # landing batch by batch meanwhile (the writer shares nothing else between the two).
+        storing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
                 batch = await self._gather(consumer)
                 await self._observe(consumer, batch)
-                if not batch:
-                    continue
-                await self._write_until_stored(batch)
-                try:
-                    await consumer.commit(batch)
-                except KafkaUnavailable as exc:  # rebalanced away: the new owner redelivers
-                    logger.warning("offset commit failed, batch will be redelivered: %s", exc)
+                counts = [record for record in batch if record.topic == counts_topic]
+                if counts:
+                    await self._store(consumer, counts)
+                if not held:
+                    held_since = time.monotonic()
+                held += [record for record in batch if record.topic != counts_topic]
+                if held and (
+                    len(held) >= self._settings.sink_store_max
+                    or time.monotonic() - held_since >= interval
+                ):
+                    if storing is not None:
+                        await storing
+                    storing = asyncio.create_task(self._store(consumer, held))
+                    held = []
+            if storing is not None:  # asked to stop: store what is held, commit, leave
+                await storing
+            if held:
+                await self._store(consumer, held)
         finally:
+            if storing is not None and not storing.done():
+                storing.cancel()  # not committed: redelivered to whoever consumes next
             await consumer.stop()
             await self._dead_letter.stop()
             self._clickhouse.close()
             await self._ops.stop()
             logger.info("sink stopped")
+
+    async def _store(self, consumer: GroupConsumer, records: list[ConsumedRecord]) -> None:
+        """Write ``records`` until stored, then commit past them."""
+        await self._write_until_stored(records)
+        try:
+            await consumer.commit(records)
+        except KafkaUnavailable as exc:  # rebalanced away: the new owner redelivers
+            logger.warning("offset commit failed, records will be redelivered: %s", exc)
 
     async def _gather(self, consumer: GroupConsumer) -> list[ConsumedRecord]:
         """A batch: the first records within ``sink_batch_wait_ms``, then whatever else comes

@@ -5,15 +5,18 @@ once per batch, not on every retry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import REGISTRY
 
+from schemas import codec
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable
-from sessionflow.kafka import ensure_sessionflow_topics
+from sessionflow.kafka import committed_offsets, ensure_sessionflow_topics
 from sessionflow.topics import Topics
 from sinks.runner import SinkRunner
 from tests.backlog import write_backlog
@@ -89,3 +92,117 @@ async def test_refused_records_are_isolated_and_the_rest_lands(settings, caplog)
     assert all(b"Enum8" in h["detail"] or b"satellite" in h["detail"] for h in letters)
     splits = [r for r in caplog.records if "splitting it" in r.getMessage()]
     assert 1 <= len(splits) <= 3  # once per refused batch
+
+
+def count_record(org: str, app: str, at_ms: int, count: int, version: int) -> bytes:
+    return codec.session_counts().encode(
+        {"org_id": org, "app_id": app, "segment_id": "", "unit": "hour",
+         "bucket_start_ms": at_ms - at_ms % 3_600_000, "source_partition": 0, "count": count,
+         "version": version}
+    )  # fmt: skip
+
+
+async def test_counts_are_stored_at_once_events_when_held_long_enough_or_at_stop(settings):
+    """Counts (what data_series reads) land batch by batch; events are held for
+    ``sink_store_interval_ms`` and land together — here an interval longer than the test, so
+    they land only when the sink is stopped, which stores what it holds and commits it."""
+    holding = settings.model_copy(update={"sink_store_interval_ms": 600_000})
+    await ensure_sessionflow_topics(holding)
+    backlog = await write_backlog(holding, "org", ("app",), sessions=20, seed=5)
+    topics = Topics(holding.topic_prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=holding.kafka_bootstrap, acks="all")
+    await producer.start()
+    at = int(time.time() * 1000)
+    try:
+        for version in range(1, 4):
+            await producer.send_and_wait(
+                topics.session_counts, count_record("org", "app", at, 20, version), key=b"k"
+            )
+    finally:
+        await producer.stop()
+    runner = SinkRunner(holding)
+    task = asyncio.create_task(runner.run())
+    clickhouse = ClickHouse(holding, pool_size=1)
+    db = holding.clickhouse_database
+    counted: list[tuple[int]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not task.done():
+            with contextlib.suppress(ClickHouseUnavailable):  # tables not created yet
+                counted = await clickhouse.aexecute(
+                    f"SELECT sum(sessions) FROM {db}.session_counts_current"
+                )
+            if counted == [(20,)]:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)  # three more batches' lingers: the events are still held
+        events_while_held = (await clickhouse.aexecute(f"SELECT count() FROM {db}.events"))[0]
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 60)
+    stored = (
+        await clickhouse.aexecute(
+            f"SELECT count(), uniqExact(source_partition, source_offset) FROM {db}.events"
+        )
+    )[0]
+    sessions = (await clickhouse.aexecute(f"SELECT count() FROM {db}.sessions"))[0][0]
+    clickhouse.close()
+    committed = await committed_offsets(holding, holding.sink_group, topics.media_events)
+    assert counted == [(20,)]
+    assert events_while_held == (0,)
+    assert stored == (backlog.records, backlog.records)
+    assert sessions == 20
+    assert sum(committed.values()) == backlog.records
+
+
+def events_inserts() -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "sessionflow_clickhouse_insert_duration_seconds_count", {"table": "events"}
+        )
+        or 0.0
+    )
+
+
+async def test_events_arriving_for_seconds_are_stored_in_a_few_inserts(settings):
+    """Sessions' events trickling in for 3 s, as live players' requests do: the sink stores
+    them in about one insert per ``sink_store_interval_ms``, not one per batch (a batch every
+    ``sink_batch_linger_ms``, 500 ms), and every one exactly once."""
+    paced = settings.model_copy(update={"sink_store_interval_ms": 1500})
+    await ensure_sessionflow_topics(paced)
+    before = events_inserts()
+    runner = SinkRunner(paced)
+    task = asyncio.create_task(runner.run())
+    records = 0
+    clickhouse = ClickHouse(paced, pool_size=1)
+    try:
+        started = time.monotonic()
+        seed = 0
+        while time.monotonic() - started < 3:
+            written = await write_backlog(
+                paced, "org", ("app",), sessions=1, events_per_session=4, seed=seed
+            )
+            records += written.records
+            seed += 1
+            await asyncio.sleep(0.05)
+        db = paced.clickhouse_database
+        deadline = time.monotonic() + 60
+        stored: tuple[int, int] = (0, 0)
+        while time.monotonic() < deadline and stored[0] < records:
+            with contextlib.suppress(ClickHouseUnavailable):  # tables not created yet
+                stored = (
+                    await clickhouse.aexecute(
+                        f"SELECT count(), uniqExact(source_partition, source_offset) "
+                        f"FROM {db}.events"
+                    )
+                )[0]
+            await asyncio.sleep(0.2)
+    finally:
+        clickhouse.close()
+        runner.stop()
+        await asyncio.wait_for(task, 60)
+    made = events_inserts() - before
+    assert stored == (records, records)
+    # ~3 s of arrivals (six batches' lingers at least) at one insert per 1.5 s, and the rest's
+    assert seed >= 3, "sessions kept arriving across several batches"
+    assert 1 <= made <= 4, f"{made} inserts of {records} records from {seed} writes"
