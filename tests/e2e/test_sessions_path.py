@@ -4,6 +4,7 @@ for two apps over several hours come back as exact hourly and daily series over 
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -54,11 +55,17 @@ def test_two_apps_over_several_hours(pipeline: Pipeline):
             want = brute_force(everything, local_end, unit, 9)
             assert poll_series(url, key, params, want) == want
 
+    # The raw sessions land after the counts: the sink holds them for SINK_STORE_INTERVAL_MS.
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
+    deadline = time.monotonic() + 30
     try:
-        stored = clickhouse.execute(
-            f"SELECT session_id FROM {pipeline.settings.clickhouse_database}.sessions"
-        )
+        while True:
+            stored = clickhouse.execute(
+                f"SELECT session_id FROM {pipeline.settings.clickhouse_database}.sessions"
+            )
+            if len(stored) >= len(sids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         clickhouse.close()
     assert sorted(sid for (sid,) in stored) == sorted(sids)
