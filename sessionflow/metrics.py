@@ -103,3 +103,7 @@ SINK_DUPLICATES = Counter(
     "sessionflow_sink_duplicates",
     "Redelivered records the sink recognised as stored already.",
 )
+SINK_HELD = Gauge(
+    "sessionflow_sink_held_records",
+    "Events and summaries the sink holds for its next store (fetched, not stored or committed).",
+)

@@ -101,6 +101,7 @@ class SinkRunner:
                 if not held:
                     held_since = time.monotonic()
                 held += [record for record in batch if record.topic != counts_topic]
+                metrics.SINK_HELD.set(len(held))
                 if held and (
                     len(held) >= self._settings.sink_store_max
                     or time.monotonic() - held_since >= interval
@@ -109,6 +110,7 @@ class SinkRunner:
                         await storing
                     storing = asyncio.create_task(self._store(consumer, held))
                     held = []
+                    metrics.SINK_HELD.set(0)
             if storing is not None:  # asked to stop: store what is held, commit, leave
                 await storing
             if held:

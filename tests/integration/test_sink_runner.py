@@ -137,6 +137,7 @@ async def test_counts_are_stored_at_once_events_when_held_long_enough_or_at_stop
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.5)  # three more batches' lingers: the events are still held
         events_while_held = (await clickhouse.aexecute(f"SELECT count() FROM {db}.events"))[0]
+        held = REGISTRY.get_sample_value("sessionflow_sink_held_records")
     finally:
         runner.stop()
         await asyncio.wait_for(task, 60)
@@ -150,6 +151,7 @@ async def test_counts_are_stored_at_once_events_when_held_long_enough_or_at_stop
     committed = await committed_offsets(holding, holding.sink_group, topics.media_events)
     assert counted == [(20,)]
     assert events_while_held == (0,)
+    assert held == backlog.records  # what /metrics says the sink holds
     assert stored == (backlog.records, backlog.records)
     assert sessions == 20
     assert sum(committed.values()) == backlog.records
