@@ -10,7 +10,8 @@ beginning) — N records are written straight to media-events, then:
 1. reference: a bare aiokafka consumer reads the same records (no decoding, no state): what
    reading them costs in Python on this machine;
 2. the worker starts and counts them: records/s from its first consumed record to its last
-   (from its /metrics), and every session counted once; its RSS and its RocksDB tables'
+   (from its /metrics; the sink's: to its committed offsets covering them all, so stored),
+   and every session counted once; its RSS and its RocksDB tables'
    memory (``sessionflow_worker_rocksdb_bytes``) at the end.
 
 Needs scripts/services up. Run:
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.soak import rss_mb  # noqa: E402
+from sessionflow import kafka  # noqa: E402
 from sessionflow.kafka import ensure_sessionflow_topics  # noqa: E402
 from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
@@ -72,6 +74,13 @@ async def bare_read(settings: Settings, records: int) -> float:
 INTERLEAVED_SESSIONS = 10_000
 
 
+def stored_by_sink(settings: Settings) -> int:
+    """Media-events records the sink has stored (its committed offsets, summed)."""
+    topic = Topics(settings.topic_prefix).media_events
+    committed = asyncio.run(kafka.committed_offsets(settings, settings.sink_group, topic))
+    return sum(offset for offset in committed.values() if offset > 0)
+
+
 def run(kind: str, records: int, logs: Path, process: str = "worker") -> dict[str, object]:
     per_session = {"realistic": 60, "interleaved": 30, "starts": 1}[kind]
     concurrent = INTERLEAVED_SESSIONS if kind == "interleaved" else 1
@@ -104,9 +113,14 @@ def run(kind: str, records: int, logs: Path, process: str = "worker") -> dict[st
         consumed_at_first = 0.0
         while True:
             samples = scrape(url)
-            consumed = total(samples, "sessionflow_records_consumed_total")
+            fetched = total(samples, "sessionflow_records_consumed_total")
+            consumed = fetched
+            if process == "sink" and fetched > 0:
+                # Stored, not fetched: the sink holds records it fetched for its next store
+                # (SINK_STORE_INTERVAL_MS) and commits their offsets once they are stored.
+                consumed = stored_by_sink(settings)
             now = time.monotonic()
-            if first is None and consumed > 0:
+            if first is None and fetched > 0:
                 first, consumed_at_first = now, consumed
             if consumed >= written:
                 break
