@@ -4,7 +4,9 @@
    realistic load — sessionStarts and the ~60 events of a real session
    (``bench/player_sessions.lua`` fed by ``sessionflow.players``) — at its max rate (wrk);
 2. the edge (one process, acks=all) under that load at its max rate, while the worker's and
-   the sink's consumer lag is read from their /metrics every second; then the drain time;
+   the sink's consumer lag is read from their /metrics every second; then the drain time, and
+   what the sink had not stored at the end (it holds fetched records for its next store:
+   its committed offsets) and when it had stored it all;
    Each process's CPU during that run (``bench/cpu.py``: percent of one core; "others" is
    wrk and the rest of the machine);
 3. the edge at 80 % of that rate: latency percentiles, and freshness meanwhile (a probe app's
@@ -18,6 +20,7 @@ Needs scripts/services up and wrk. Run:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -37,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import CpuShares, renice, services_pids  # noqa: E402
+from bench.pipeline import group_lag  # noqa: E402
 from sessionflow import players  # noqa: E402
+from sessionflow.topics import Topics  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
 from tests.e2e.test_operations import scrape, total  # noqa: E402
 from tests.services import free_port, unique_settings  # noqa: E402
@@ -207,11 +212,21 @@ def main() -> None:
         edge_max = wrk(pipeline.edge_url, args.seconds, args.connections, files)
         edge_max["cpu_percent_of_one_core"] = cpu.done()
         at_end = samples[-1]
-        drained = None
+        # What the sink has not stored yet: its lag counts records not fetched, and it holds
+        # what it fetched for up to SINK_STORE_INTERVAL_MS; its committed offsets say stored.
+        sink_group = pipeline.settings.sink_group
+        events_topic = Topics(pipeline.settings.topic_prefix).media_events
+        unstored_at_end = asyncio.run(group_lag(pipeline.settings, sink_group, events_topic))
+        drained = stored = None
         drain_began = time.monotonic()
         while time.monotonic() - drain_began < 600:
-            if lag(urls["worker"]) == 0 and lag(urls["sink"]) == 0:
+            if drained is None and lag(urls["worker"]) == 0 and lag(urls["sink"]) == 0:
                 drained = round(time.monotonic() - drain_began, 1)
+            if stored is None and not asyncio.run(
+                group_lag(pipeline.settings, sink_group, events_topic)
+            ):
+                stored = round(time.monotonic() - drain_began, 1)
+            if drained is not None and stored is not None:
                 break
             time.sleep(0.5)
         stop.set()
@@ -249,6 +264,9 @@ def main() -> None:
                 k: round(at_end[k] / edge_max["rps"], 2) for k in ("worker_lag", "sink_lag")
             },
             "drained_after_load_s": drained,
+            "sink_unstored_at_end_of_load": unstored_at_end,
+            "sink_unstored_in_seconds_of_traffic": round(unstored_at_end / edge_max["rps"], 2),
+            "sink_stored_all_after_load_s": stored,
             "at_80_percent": {"target_rps": round(target), **paced},
             "edge_requests_by_status": {
                 labels["status"]: value

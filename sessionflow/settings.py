@@ -80,7 +80,10 @@ class Settings(BaseModel):
     # ClickHouse merges a small table's parts again at almost every insert (bench/
     # clickhouse_merges.py). Their offsets are committed once they are stored.
     sink_store_interval_ms: int = Field(default=2000, ge=0)
-    sink_store_max: int = Field(default=50_000, ge=1)
+    # A held record costs the sink ~2-3 KB of RSS at its store (record, decoded, row, column);
+    # behind a backlog batches are full anyway, and holding 50,000 stored no faster than
+    # storing each batch of 5,000 (bench/worker.py --process sink) for 100-170 MB more.
+    sink_store_max: int = Field(default=10_000, ge=1)
     # A fetch of the sink's and the worker's consumers waits on the broker until this much data
     # is there, or at most ``consumer_fetch_max_wait_ms``. Kafka's default (1 byte) answers as
     # soon as one record is: under a live stream each consumer then sent a fetch for every few
