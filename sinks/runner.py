@@ -7,10 +7,11 @@ every ``sink_store_interval_ms``, so ClickHouse gets a part in ``events``, ``ses
 
 Offsets are committed only after ClickHouse took the records, so a crash redelivers at most
 what was held or in flight, which the writer deduplicates. When ClickHouse is down the same
-records are retried until they land; nothing is skipped. When ClickHouse refuses a batch (its data, not its
-availability), the batch is split in halves, in order, until the records it refuses are alone;
-those go to the dead-letter topic (reason ``unstorable``) and everything else lands. Records
-that cannot even be decoded are dead-lettered at once. No batch can stall the sink.
+records are retried until they land; nothing is skipped. When ClickHouse refuses a batch (its
+data, not its availability), the batch is split in halves, in order, until the records it
+refuses are alone; those go to the dead-letter topic (reason ``unstorable``) and everything
+else lands. Records that cannot even be decoded are dead-lettered at once. No batch can stall
+the sink.
 """
 
 from __future__ import annotations
