@@ -37,8 +37,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.pipeline import group_lag  # noqa: E402
 from bench.soak import rss_mb  # noqa: E402
-from sessionflow import kafka  # noqa: E402
 from sessionflow.kafka import ensure_sessionflow_topics  # noqa: E402
 from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
@@ -72,13 +72,6 @@ async def bare_read(settings: Settings, records: int) -> float:
 
 
 INTERLEAVED_SESSIONS = 10_000
-
-
-def stored_by_sink(settings: Settings) -> int:
-    """Media-events records the sink has stored (its committed offsets, summed)."""
-    topic = Topics(settings.topic_prefix).media_events
-    committed = asyncio.run(kafka.committed_offsets(settings, settings.sink_group, topic))
-    return sum(offset for offset in committed.values() if offset > 0)
 
 
 def run(kind: str, records: int, logs: Path, process: str = "worker") -> dict[str, object]:
@@ -118,7 +111,12 @@ def run(kind: str, records: int, logs: Path, process: str = "worker") -> dict[st
             if process == "sink" and fetched > 0:
                 # Stored, not fetched: the sink holds records it fetched for its next store
                 # (SINK_STORE_INTERVAL_MS) and commits their offsets once they are stored.
-                consumed = stored_by_sink(settings)
+                # The run's topics are its own, so what is written less what is not committed.
+                consumed = written - asyncio.run(
+                    group_lag(
+                        settings, settings.sink_group, Topics(settings.topic_prefix).media_events
+                    )
+                )
             now = time.monotonic()
             if first is None and fetched > 0:
                 first, consumed_at_first = now, consumed
