@@ -2,8 +2,8 @@
 (length 100) through the real API process, against the same answer computed from raw rows.
 
 Needs ClickHouse (scripts/services up). Run:
-    .venv/bin/python bench/data_series.py [--sessions 10000000] [--requests 300]
-Writes bench/results/data_series.json. The sessions are generated inside ClickHouse
+    .venv/bin/python bench/data_series.py [--sessions 10000000] [--requests 300] [--out F]
+Writes bench/results/data_series.json (or F). The sessions are generated inside ClickHouse
 (INSERT … SELECT FROM numbers) and the counts built with sessionflow's own reconcile.
 """
 
@@ -68,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=10_000_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--out", default="data_series.json", help="file name in bench/results")
     args = parser.parse_args()
     settings = Settings.from_environ(
         {**os.environ, "SESSIONFLOW_CLICKHOUSE_DATABASE": "bench_series",
@@ -85,6 +86,12 @@ def main() -> None:
         )[0][0]
     ):
         clickhouse.execute("DROP DATABASE bench_series")  # generated data of an older schema
+    if not clickhouse.execute(
+        "SELECT count() FROM system.tables WHERE database = 'bench_series' "
+        "AND name = 'session_counts' AND position(sorting_key, 'toUInt32') > 0"
+    )[0][0]:
+        # Counts of an older sorting key: rebuilt below from the sessions, which stay.
+        clickhouse.execute("DROP TABLE IF EXISTS bench_series.session_counts")
     ensure_tables(clickhouse)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     started = time.monotonic()
@@ -176,7 +183,7 @@ def main() -> None:
         api.wait()
         clickhouse.close()
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "data_series.json").write_text(json.dumps(results, indent=2))
+    (HERE / "results" / args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 

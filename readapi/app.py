@@ -40,7 +40,6 @@ from readapi.series import (
     concurrent_series,
     dau_series,
     event_series,
-    plan,
     qoe_series,
     session_series,
 )
@@ -53,7 +52,7 @@ from sessionflow.ops import RequestMetrics, ops_routes
 from sessionflow.segments import BACKFILLING, READY, Segment
 from sessionflow.settings import Settings
 from sessionflow.tables import ensure_tables
-from sessionflow.timebuckets import Unit
+from sessionflow.timebuckets import Unit, series_buckets
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +226,7 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
     apps: tuple[str, ...] | None = (
         (query.app_id,) if query.app_id is not None else (key.apps or None)
     )
-    buckets, stored = plan(query.ending_at, query.unit, query.length)
+    buckets = series_buckets(query.ending_at, query.unit, query.length)
     clickhouse = api.clickhouse
     counts: list[int] | list[float | None]
     try:
@@ -243,9 +242,7 @@ async def series(api: ReadApi, kind: SeriesKind, request: Request) -> Response:
                         [f"segment {query.segment_id} is being backfilled"], quota, 1,
                     )  # fmt: skip
                 segment_key = found.key
-            counts = await session_series(
-                clickhouse, key.org_id, apps, segment_key, buckets, stored
-            )
+            counts = await session_series(clickhouse, key.org_id, apps, segment_key, buckets)
         elif kind.field == "count":
             counts = await event_series(clickhouse, key.org_id, apps, event, buckets)
         elif kind.field == "viewers":

@@ -7,6 +7,7 @@ buckets: quarter-hour counts answer any real timezone exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -100,12 +101,87 @@ def _hour_label(local: datetime) -> str:
     return text[:-6] + "+00:00" if text.endswith("Z") else text
 
 
-def storage_unit(unit: Unit, offset_ms: int) -> Unit:
-    """The coarsest stored unit whose buckets tile ``unit`` buckets in this offset exactly."""
-    if offset_ms % OFFSET_STEP_MS:
+@dataclass(frozen=True)
+class Term:
+    """One stored bucket (a unit and its UTC-aligned start) added to or taken from a series
+    bucket (``sign`` +1 or -1)."""
+
+    unit: Unit
+    start_ms: int
+    sign: int
+
+
+_TILES = tuple((unit, unit.ms) for unit in (Unit.DAY, Unit.HOUR, Unit.QUARTER))
+
+
+def cover(start_ms: int, end_ms: int, sign: int = 1) -> list[Term]:
+    """[start, end) as the fewest stored buckets laid end to end: at each point the widest
+    stored unit that starts there and fits (both ends are multiples of 15 minutes)."""
+    if start_ms % OFFSET_STEP_MS or end_ms % OFFSET_STEP_MS:
         raise ValueError("offset must be a multiple of 15 minutes")
-    if unit is Unit.DAY and offset_ms % Unit.DAY.ms == 0:
-        return Unit.DAY
-    if offset_ms % Unit.HOUR.ms == 0:
-        return Unit.HOUR
-    return Unit.QUARTER
+    terms = []
+    at = start_ms
+    while at < end_ms:
+        unit, width = next((u, w) for u, w in _TILES if at % w == 0 and at + w <= end_ms)
+        terms.append(Term(unit, at, sign))
+        at += width
+    return terms
+
+
+def _around(start_ms: int, end_ms: int, base_ms: int) -> list[Term]:
+    """[start, end) as the stored bucket of its width at ``base_ms`` (within one width of
+    ``start_ms``), less the part before it starts and plus the part after (or the other way
+    round)."""
+    width = end_ms - start_ms
+    whole = Term(Unit.DAY if width == Unit.DAY.ms else Unit.HOUR, base_ms, 1)
+    if base_ms == start_ms:
+        return [whole]
+    if base_ms < start_ms:  # [start, end) = base - [base, start) + [base + w, end)
+        return [whole, *cover(base_ms, start_ms, -1), *cover(base_ms + width, end_ms)]
+    # base_ms > start_ms: [start, end) = [start, base) + base - [end, base + w)
+    return [*cover(start_ms, base_ms), whole, *cover(end_ms, base_ms + width, -1)]
+
+
+@dataclass(frozen=True)
+class SeriesTiling:
+    """A series' buckets as stored buckets to add and take away: its buckets are evenly
+    spaced, so bucket ``k``'s are the first bucket's (``pattern``) ``k`` widths later."""
+
+    pattern: tuple[Term, ...]
+    width_ms: int
+    length: int
+
+    def terms(self, k: int) -> list[Term]:
+        shift = k * self.width_ms
+        return [Term(t.unit, t.start_ms + shift, t.sign) for t in self.pattern]
+
+    @property
+    def reads(self) -> int:
+        """How many stored buckets the whole series reads (neighbours share some)."""
+        keys = {(t.unit, t.start_ms) for t in self.pattern}
+        shifted = {(t.unit, t.start_ms + self.width_ms) for t in self.pattern}
+        return len(keys) + (self.length - 1) * len(shifted - keys)
+
+
+def series_tiling(buckets: Sequence[SeriesBucket]) -> SeriesTiling:
+    """The buckets of a series (evenly spaced hours or days in one offset) as stored buckets to
+    add and take away, whose counts sum to each bucket's exactly; of the ways to tile the
+    series, the one that reads the fewest stored buckets.
+
+    Besides the stored buckets laid end to end over it, a bucket is its UTC-aligned neighbour
+    of the same width less the part before it starts, plus the part after that neighbour ends
+    (or the other way round), and neighbouring buckets share those parts: a series of -05:00
+    days reads each UTC day and its first five hours (6 stored buckets a day instead of 24), of
+    +05:30 days 8 instead of 27. The subtraction is exact because the worker announces a
+    session's quarter, hour and day in one record, which the sink stores in one insert: no
+    stored hour is ever ahead of its day.
+    """
+    first = buckets[0]
+    width = first.end_ms - first.start_ms
+    ways = [cover(first.start_ms, first.end_ms)]
+    if width in (Unit.HOUR.ms, Unit.DAY.ms):
+        below = first.start_ms // width * width
+        ways += [_around(first.start_ms, first.end_ms, base) for base in (below, below + width)]
+    return min(
+        (SeriesTiling(tuple(way), width, len(buckets)) for way in ways), key=lambda t: t.reads
+    )

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from readapi.series import plan, session_series
+from readapi.series import session_series
 from schemas import codec
 from sessionflow.backfill import backfill, reconcile_segment
 from sessionflow.records import ConsumedRecord
 from sessionflow.segmentfilter import canonical, parse_filter
 from sessionflow.segments import Segment
-from sessionflow.timebuckets import Unit, to_ms
+from sessionflow.timebuckets import Unit, series_buckets, to_ms
 from sessionflow.topics import Topics
 from sinks.writer import ClickHouseWriter
 
@@ -42,8 +42,8 @@ async def test_backfill_and_reconcile_split_at_the_markers(settings, clickhouse,
     backfill(clickhouse, segment)  # idempotent
 
     async def hours() -> list[int]:
-        buckets, stored = plan(day + timedelta(hours=23, minutes=59), Unit.HOUR, 24)
-        return await session_series(clickhouse, "org'1", None, "gold@1", buckets, stored)
+        buckets = series_buckets(day + timedelta(hours=23, minutes=59), Unit.HOUR, 24)
+        return await session_series(clickhouse, "org'1", None, "gold@1", buckets)
 
     before = [o for o in gold[0] if o < 5] + [o for o in gold[1] if o < 3]
     assert sum(await hours()) == len(before) == 5  # p0: 0, 2, 4; p1: 0, 2

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from readapi.series import plan, session_series
+from readapi.series import session_series
 from schemas import codec
 from sessionflow.records import ConsumedRecord
-from sessionflow.timebuckets import Unit, to_ms
+from sessionflow.timebuckets import Unit, series_buckets, to_ms
 from sessionflow.topics import Topics
 from sinks.writer import ClickHouseWriter
 from tests.e2e.pipeline import settings_env
@@ -49,8 +49,8 @@ def test_reconcile_rebuilds_counts_idempotently(settings, clickhouse, anyio_back
 
     async def series(unit: Unit, length: int) -> list[int]:
         end = day + timedelta(days=1, hours=23)
-        buckets, stored = plan(end, unit, length)
-        return await session_series(clickhouse, "org'1", None, "", buckets, stored)
+        buckets = series_buckets(end, unit, length)
+        return await session_series(clickhouse, "org'1", None, "", buckets)
 
     import asyncio
 

@@ -1,6 +1,7 @@
 """The session series query gives exact answers on a current ClickHouse engine (chdb) too, not
-only on the 18.16 server the end-to-end tests use: UTC days and hours, whole-hour offsets
-(hour rows) and the others (hour rows plus the split hours' quarters)."""
+only on the 18.16 server the end-to-end tests use: UTC days and hours, and days and hours in
+other offsets (stored buckets added and taken away), on the table's sorting key and on the one
+tables created by earlier versions keep."""
 
 from __future__ import annotations
 
@@ -11,19 +12,29 @@ import chdb.session
 import pytest
 from clickhouse_driver.util.escape import escape_params
 
-from readapi.series import bucket_params, plan, session_series_query
+from readapi.series import combine, session_series_query
 from sessionflow.tables import statements
-from sessionflow.timebuckets import Unit
+from sessionflow.timebuckets import Unit, series_buckets, series_tiling
 
 DB = "series_current"
 START = 1_735_689_600  # 2025-01-01T00:00:00Z
 
 
-@pytest.fixture(scope="module")
-def engine():
+# ``session_counts`` as tables created before the quarter rows' time of day joined its key.
+BEFORE_KEY = "ORDER BY (org_id, segment_id, unit, bucket_start, app_id, source_partition, origin)"
+
+
+@pytest.fixture(scope="module", params=["current key", "key before"])
+def engine(request):
     session = chdb.session.Session()
     for sql in statements(DB):
+        if request.param == "key before" and "session_counts (" in sql:
+            sql = sql[: sql.index("ORDER BY")] + BEFORE_KEY
         session.query(sql)
+    key = (
+        f"SELECT sorting_key FROM system.tables WHERE database = '{DB}' AND name = 'session_counts'"
+    )
+    assert ("toUInt32" in str(session.query(key, "CSV"))) is (request.param == "current key")
     rng = random.Random(5)
     sessions = [(START + rng.randrange(0, 12 * 86400), rng.randrange(4)) for _ in range(3000)]
     counts: dict[tuple[str, int, int], int] = {}
@@ -43,22 +54,22 @@ def engine():
     return session, [t for t, _ in sessions]
 
 
-def run(session, sql: str, params: dict) -> dict[int, int]:
+def run(session, sql: str, params: dict) -> list[tuple[str, int, int]]:
     query = sql % {k: str(v) for k, v in escape_params(params, None).items()}
     out = str(session.query(query, "CSV")).split()
-    return {int(i): int(n) for i, n in (line.split(",") for line in out)}
+    return [(u.strip('"'), int(s), int(n)) for u, s, n in (line.split(",") for line in out)]
 
 
-@pytest.mark.parametrize("minutes", [0, -300, 330, 345, -570, 840])
+@pytest.mark.parametrize("minutes", [0, -300, 330, 345, -570, 840, -720, 60])
 @pytest.mark.parametrize("unit", [Unit.DAY, Unit.HOUR])
 def test_series_on_a_current_engine(engine, minutes, unit):
     session, times = engine
     zone = timezone(timedelta(minutes=minutes))
     end = datetime.fromtimestamp(START + 10 * 86400 + 3600 * 7, UTC).astimezone(zone)
     length = 9 if unit is Unit.DAY else 40
-    buckets, stored = plan(end, unit, length)
-    sql, extra = session_series_query(DB, False, "", buckets, stored)
-    got = run(session, sql, {**bucket_params("org", buckets), **extra})
-    answer = [got.get(i, 0) for i in range(length)]
+    buckets = series_buckets(end, unit, length)
+    tiling = series_tiling(buckets)
+    sql, params = session_series_query(DB, False, "", tiling)
+    answer = combine(tiling, run(session, sql, {**params, "org": "org"}))
     want = [sum(b.start_ms // 1000 <= t < b.end_ms // 1000 for t in times) for b in buckets]
     assert answer == want and sum(want) > 0

@@ -6,8 +6,8 @@ from sessionflow.timebuckets import (
     Unit,
     bucket_start_ms,
     series_buckets,
+    series_tiling,
     session_time_ms,
-    storage_unit,
     to_ms,
 )
 
@@ -60,25 +60,47 @@ def test_day_series_in_nepal_time():
     assert buckets[0].start_ms == to_ms(datetime(2024, 2, 27, tzinfo=npt))
 
 
+Q = Unit.QUARTER.ms
+
+
+def _stored_buckets(tiling) -> set:
+    return {(t.unit, t.start_ms) for k in range(tiling.length) for t in tiling.terms(k)}
+
+
+@pytest.mark.parametrize("unit", [Unit.DAY, Unit.HOUR])
+def test_series_tiling_is_exact_in_every_offset(unit):
+    """In every offset (-12:00 to +14:00 by quarter-hours), every quarter-hour counts once in
+    the bucket holding it and nowhere else, whatever was added and taken away; every term is a
+    stored bucket (aligned to its unit in UTC)."""
+    for minutes in range(-12 * 60, 14 * 60 + 1, 15):
+        end = datetime(2026, 3, 1, 7, 40, tzinfo=timezone(timedelta(minutes=minutes)))
+        buckets = series_buckets(end, unit, 3)
+        tiling = series_tiling(buckets)
+        lo, hi = buckets[0].start_ms - 2 * Unit.DAY.ms, buckets[-1].end_ms + 2 * Unit.DAY.ms
+        for k, bucket in enumerate(buckets):
+            terms = tiling.terms(k)
+            assert all(t.start_ms % t.unit.ms == 0 and t.sign in (1, -1) for t in terms)
+            for q in range(lo, hi, Q):
+                weight = sum(t.sign for t in terms if t.start_ms <= q < t.start_ms + t.unit.ms)
+                assert weight == (bucket.start_ms <= q < bucket.end_ms), (minutes, bucket, q)
+
+
 @pytest.mark.parametrize(
-    ("unit", "minutes", "expected"),
+    ("unit", "minutes", "per_bucket"),
     [
-        (Unit.DAY, 0, Unit.DAY),
-        (Unit.DAY, 60, Unit.HOUR),
-        (Unit.DAY, -300, Unit.HOUR),
-        (Unit.DAY, 330, Unit.QUARTER),
-        (Unit.HOUR, 0, Unit.HOUR),
-        (Unit.HOUR, 345, Unit.QUARTER),
-        (Unit.HOUR, -210, Unit.QUARTER),
+        (Unit.DAY, 0, 1),  # the UTC days themselves
+        (Unit.HOUR, 0, 1),
+        (Unit.DAY, 60, 2),  # each UTC day and its first hour
+        (Unit.DAY, -300, 6),  # each UTC day and its first five hours (24 hours laid end to end)
+        (Unit.DAY, 330, 8),  # each UTC day and its last five hours and two quarters (27)
+        (Unit.HOUR, 345, 2),  # each UTC hour and its first quarter (4 quarters)
+        (Unit.HOUR, -210, 3),  # each UTC hour and its first two quarters (4 quarters)
     ],
 )
-def test_storage_unit(unit, minutes, expected):
-    assert storage_unit(unit, minutes * 60_000) is expected
-
-
-def test_storage_unit_rejects_odd_offsets():
-    with pytest.raises(ValueError):
-        storage_unit(Unit.HOUR, 7 * 60_000)
+def test_series_tiling_reads_few_stored_buckets(unit, minutes, per_bucket):
+    end = datetime(2026, 3, 1, 7, 40, tzinfo=timezone(timedelta(minutes=minutes)))
+    tiling = series_tiling(series_buckets(end, unit, 100))
+    assert len(_stored_buckets(tiling)) == tiling.reads <= 100 * per_bucket + per_bucket
 
 
 def test_minute_buckets_in_a_half_hour_offset():
