@@ -139,7 +139,7 @@ ORDER BY (session_id, source_partition, source_offset)""",
     # Quarter-hours are sorted by their time of day first (QUARTER_PHASE), then by date, and
     # the index marks every 256 rows: a +05:30 day series reads the two quarters it needs of
     # each day (18:30 and 18:45 UTC) as two short runs instead of every quarter of its 100
-    # days (bench/data_series.py: p50 36 -> 19 ms). Tables created before keep their key;
+    # days (bench/data_series.py: p50 36 -> 18 ms). Tables created before keep their key;
     # the same queries answer the same on them, more slowly (README, "Upgrading").
     """CREATE TABLE IF NOT EXISTS {db}.session_counts (
     org_id String,
