@@ -16,7 +16,6 @@ from readapi.series import combine, session_series_query
 from sessionflow.tables import statements
 from sessionflow.timebuckets import Unit, series_buckets, series_tiling
 
-DB = "series_current"
 START = 1_735_689_600  # 2025-01-01T00:00:00Z
 
 
@@ -24,17 +23,20 @@ START = 1_735_689_600  # 2025-01-01T00:00:00Z
 BEFORE_KEY = "ORDER BY (org_id, segment_id, unit, bucket_start, app_id, source_partition, origin)"
 
 
-@pytest.fixture(scope="module", params=["current key", "key before"])
+@pytest.fixture(scope="module", params=["series_current_key", "series_key_before"])
 def engine(request):
+    # A database of its own per key: chdb may hand every Session of a process the same engine.
+    db = request.param
     session = chdb.session.Session()
-    for sql in statements(DB):
-        if request.param == "key before" and "session_counts (" in sql:
+    session.query(f"DROP DATABASE IF EXISTS {db}")
+    for sql in statements(db):
+        if db == "series_key_before" and "session_counts (" in sql:
             sql = sql[: sql.index("ORDER BY")] + BEFORE_KEY
         session.query(sql)
     key = (
-        f"SELECT sorting_key FROM system.tables WHERE database = '{DB}' AND name = 'session_counts'"
+        f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = 'session_counts'"
     )
-    assert ("toUInt32" in str(session.query(key, "CSV"))) is (request.param == "current key")
+    assert ("toUInt32" in str(session.query(key, "CSV"))) is (db == "series_current_key")
     rng = random.Random(5)
     sessions = [(START + rng.randrange(0, 12 * 86400), rng.randrange(4)) for _ in range(3000)]
     counts: dict[tuple[str, int, int], int] = {}
@@ -47,11 +49,11 @@ def engine(request):
         f"('org', 'app', '', '{unit}', {start}, {partition}, 'stream', {n}, {2 * n})"
         for (unit, start, partition), n in counts.items()
     )
-    session.query(f"INSERT INTO {DB}.session_counts VALUES {values}")
+    session.query(f"INSERT INTO {db}.session_counts VALUES {values}")
     # An older version of one row, which must lose.
-    session.query(f"INSERT INTO {DB}.session_counts VALUES "
+    session.query(f"INSERT INTO {db}.session_counts VALUES "
                   f"('org', 'app', '', 'day', {START}, 0, 'stream', 99999, 0)")  # fmt: skip
-    return session, [t for t, _ in sessions]
+    return session, db, [t for t, _ in sessions]
 
 
 def run(session, sql: str, params: dict) -> list[tuple[str, int, int]]:
@@ -63,13 +65,13 @@ def run(session, sql: str, params: dict) -> list[tuple[str, int, int]]:
 @pytest.mark.parametrize("minutes", [0, -300, 330, 345, -570, 840, -720, 60])
 @pytest.mark.parametrize("unit", [Unit.DAY, Unit.HOUR])
 def test_series_on_a_current_engine(engine, minutes, unit):
-    session, times = engine
+    session, db, times = engine
     zone = timezone(timedelta(minutes=minutes))
     end = datetime.fromtimestamp(START + 10 * 86400 + 3600 * 7, UTC).astimezone(zone)
     length = 9 if unit is Unit.DAY else 40
     buckets = series_buckets(end, unit, length)
     tiling = series_tiling(buckets)
-    sql, params = session_series_query(DB, False, "", tiling)
+    sql, params = session_series_query(db, False, "", tiling)
     answer = combine(tiling, run(session, sql, {**params, "org": "org"}))
     want = [sum(b.start_ms // 1000 <= t < b.end_ms // 1000 for t in times) for b in buckets]
     assert answer == want and sum(want) > 0
