@@ -76,6 +76,7 @@ class EventPublisher(Protocol):
         deadline_ms: int | None = ...,
         *,
         accept_until_ms: int | None = ...,
+        urgent: bool = ...,
     ) -> tuple[int, int]: ...
 
 
@@ -169,9 +170,15 @@ async def parse(edge: Edge, request: Incoming) -> object:
 
 
 async def store(
-    edge: Edge, record: dict[str, object], session_id: str, timestamp_ms: int, received_ms: int
+    edge: Edge,
+    record: dict[str, object],
+    session_id: str,
+    timestamp_ms: int,
+    received_ms: int,
+    urgent: bool = False,
 ) -> None:
-    """Publish ``record`` and wait for Kafka's acknowledgement, or raise ``Unavailable``.
+    """Publish ``record`` and wait for Kafka's acknowledgement, or raise ``Unavailable``
+    (``urgent``: without waiting out the producer's linger).
 
     Every request is judged on its own: its deadline runs from when the edge received it.
     A sessionStart's runs from its session id's issue time instead, and its acknowledgement
@@ -191,7 +198,7 @@ async def store(
         deadline, accept_until = edge_deadline_ms(received_ms, timeout_ms), None
     await edge.publisher.publish(
         edge.topic, value, key=session_id.encode(), timestamp_ms=timestamp_ms,
-        deadline_ms=deadline, accept_until_ms=accept_until,
+        deadline_ms=deadline, accept_until_ms=accept_until, urgent=urgent,
     )  # fmt: skip
 
 
@@ -249,11 +256,18 @@ async def downloaded(edge: Edge, request: Incoming) -> Answer:
         # The sessionStart goes last, once every other event is acknowledged: a failure
         # half-way leaves no counted session behind a 503. The others are sent together
         # (one round trip, ordered by the idempotent producer) so that the sessionStart
-        # keeps most of its deadline.
+        # keeps most of its deadline. Neither waits out the producer's linger, which gathers
+        # records of separate requests: the last of the others sends their batch, and the
+        # sessionStart goes alone (2 x 20 ms less per session).
+        others = records[1:]
         await asyncio.gather(
-            *(store(edge, record, session_id, received_ms, received_ms) for record in records[1:])
+            *(
+                store(edge, record, session_id, received_ms, received_ms, i == len(others) - 1)
+                for i, record in enumerate(others)
+            )
         )
-        await store(edge, records[0], session_id, int(records[0]["session_time_ms"]), received_ms)
+        start_ms = int(records[0]["session_time_ms"])
+        await store(edge, records[0], session_id, start_ms, received_ms, urgent=True)
     except (InvalidInput, Unavailable) as exc:
         return _refused(exc)
     return _created(session_id)

@@ -150,7 +150,9 @@ class Segments:
         value = self._markers.encode(segment.marker(action))
         written = await asyncio.gather(
             *(
-                publisher.publish(topic, value, partition=p, headers=[codec.SEGMENT_MARKER_HEADER])
+                publisher.publish(
+                    topic, value, partition=p, headers=[codec.SEGMENT_MARKER_HEADER], urgent=True
+                )
                 for p in partitions
             )
         )

@@ -245,11 +245,13 @@ class Publisher:
         partition: int | None = None,
         *,
         accept_until_ms: int | None = None,
+        urgent: bool = False,
     ) -> tuple[int, int]:
         """Write one record and wait for acks=all, at most until ``deadline_ms`` (epoch ms);
         return its (partition, offset). With ``accept_until_ms``, an acknowledgement whose
         broker append time (a ``LogAppendTime`` topic's) is later raises ``KafkaUnavailable``
-        as a missed deadline does (``sessionflow.acceptance``)."""
+        as a missed deadline does (``sessionflow.acceptance``). ``urgent``: its batch goes now,
+        without waiting out the linger (the last of records a caller sends together)."""
         producer = self._producer
         if producer is None:
             raise KafkaUnavailable("producer not started", self._settings.retry_after_seconds)
@@ -277,7 +279,8 @@ class Publisher:
                 loop = asyncio.get_running_loop()
                 batch.lingering = loop.call_later(linger_s, self._launch, tp, batch)
         if not batch.launched and (
-            batch.lingering is None
+            urgent
+            or batch.lingering is None
             or batch.builder.size() >= self._settings.kafka_batch_ready_bytes
         ):
             self._launch(tp, batch)

@@ -3,7 +3,8 @@
 Two speeds: count updates (what ``data_series`` reads) are stored batch by batch, every
 ``sink_batch_linger_ms``; media events and QoE summaries are held and stored together at most
 every ``sink_store_interval_ms``, so ClickHouse gets a part in ``events``, ``sessions``,
-``session_summaries`` and their views every couple of seconds, not at every batch.
+``session_summaries`` and their views every couple of seconds, not at every batch — or at
+once when a segment marker arrives (defining a segment waits for the sink to pass it).
 
 Offsets are committed only after ClickHouse took the records, so a crash redelivers at most
 what was held or in flight, which the writer deduplicates. When ClickHouse is down the same
@@ -24,6 +25,7 @@ import time
 from collections import Counter
 from functools import partial
 
+from schemas import codec
 from sessionflow import kafka, metrics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable, KafkaUnavailable
@@ -36,6 +38,13 @@ from sessionflow.topics import Topics
 from sinks.writer import ClickHouseWriter, WriteResult
 
 logger = logging.getLogger(__name__)
+
+
+def _is_marker(record: ConsumedRecord, events_topic: str) -> bool:
+    """A segment's start or stop marker: the read API waits for the sink to have stored every
+    record before it (``readapi.segments``), so held records are stored at once then, not at
+    the next interval."""
+    return record.topic == events_topic and codec.is_segment_marker(record.value)
 
 
 class SinkRunner:
@@ -86,6 +95,7 @@ class SinkRunner:
         )
         await consumer.start()
         counts_topic = self._topics.session_counts
+        events_topic = self._topics.media_events
         interval = self._settings.sink_store_interval_ms / 1000
         held: list[ConsumedRecord] = []  # events and summaries not stored yet
         held_since = 0.0
@@ -106,6 +116,7 @@ class SinkRunner:
                 if held and (
                     len(held) >= self._settings.sink_store_max
                     or time.monotonic() - held_since >= interval
+                    or any(_is_marker(record, events_topic) for record in batch)
                 ):
                     if storing is not None:
                         await storing

@@ -164,3 +164,26 @@ async def test_stopping_sends_the_batches_still_lingering(settings):
     await publisher.stop()
     assert pending.done()
     assert (await pending)[1] == 1
+
+
+async def test_an_urgent_record_sends_its_batch_without_the_linger(settings):
+    """Records a caller sends together (a downloaded session): they join one lingering batch,
+    and the last one, urgent, sends it at once — with a linger far longer than the test."""
+    topic = settings.topic_prefix + "urgent"
+    await ensure_topics(settings, [topic])
+    lingering = {"kafka_linger_ms": 600_000, "kafka_batch_ready_bytes": 10**6}
+    publisher = Publisher(settings.model_copy(update=lingering))
+    await publisher.start()
+    try:
+        await publisher.publish(topic, b"warm-up", urgent=True)  # the topic's metadata, once
+        together = [
+            asyncio.create_task(publisher.publish(topic, b"%d" % i, key=b"k", urgent=i == 9))
+            for i in range(10)
+        ]
+        done = await asyncio.wait_for(asyncio.gather(*together), timeout=30)
+    finally:
+        await publisher.stop()
+    partition = done[0][0]
+    assert [offset for _, offset in done] == list(range(done[0][1], done[0][1] + 10))
+    stored = [v for p, _, _, v in await read_all(settings, topic, 11) if p == partition]
+    assert stored[-10:] == [b"%d" % i for i in range(10)]

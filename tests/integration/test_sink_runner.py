@@ -17,6 +17,7 @@ from schemas import codec
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseUnavailable
 from sessionflow.kafka import committed_offsets, ensure_sessionflow_topics
+from sessionflow.segments import Segment
 from sessionflow.topics import Topics
 from sinks.runner import SinkRunner
 from tests.backlog import write_backlog
@@ -155,6 +156,41 @@ async def test_counts_are_stored_at_once_events_when_held_long_enough_or_at_stop
     assert stored == (backlog.records, backlog.records)
     assert sessions == 20
     assert sum(committed.values()) == backlog.records
+
+
+async def test_a_segment_marker_has_the_held_records_stored_at_once(settings):
+    """Defining a segment waits for the sink to have stored every record before its markers
+    (readapi.segments): a marker has the sink store what it holds without waiting out the
+    interval — here one longer than the test."""
+    holding = settings.model_copy(update={"sink_store_interval_ms": 600_000})
+    await ensure_sessionflow_topics(holding)
+    backlog = await write_backlog(holding, "org", ("app",), sessions=10, seed=9)
+    topics = Topics(holding.topic_prefix)
+    marker = Segment("org", "gold", 1, None, "{}").marker("start")
+    producer = AIOKafkaProducer(bootstrap_servers=holding.kafka_bootstrap, acks="all")
+    await producer.start()
+    runner = SinkRunner(holding)
+    task = asyncio.create_task(runner.run())
+    clickhouse = ClickHouse(holding, pool_size=1)
+    db = holding.clickhouse_database
+    try:
+        await asyncio.sleep(3)  # the sink fetched the backlog and holds it
+        await producer.send_and_wait(
+            topics.media_events, codec.segment_markers().encode(marker), partition=0
+        )
+        committed: dict[int, int] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(committed.values()) < backlog.records + 1:
+            await asyncio.sleep(0.2)
+            committed = await committed_offsets(holding, holding.sink_group, topics.media_events)
+        stored = (await clickhouse.aexecute(f"SELECT count() FROM {db}.events"))[0][0]
+    finally:
+        await producer.stop()
+        runner.stop()
+        await asyncio.wait_for(task, 60)
+        clickhouse.close()
+    assert sum(committed.values()) == backlog.records + 1  # past the marker
+    assert stored == backlog.records
 
 
 def events_inserts() -> float:

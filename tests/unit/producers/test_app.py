@@ -29,8 +29,9 @@ class MemoryPublisher:
     async def stop(self) -> None: ...
 
     async def publish(
-        self, topic, value, key=None, timestamp_ms=None, deadline_ms=None, accept_until_ms=None
-    ):
+        self, topic, value, key=None, timestamp_ms=None, deadline_ms=None, accept_until_ms=None,
+        urgent=False,
+    ):  # fmt: skip
         if self.down:
             raise KafkaUnavailable("down", retry_after=3)
         self.records.append((topic, value, key, timestamp_ms))

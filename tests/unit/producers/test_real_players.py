@@ -50,8 +50,9 @@ class DeadlinePublisher:
     async def stop(self) -> None: ...
 
     async def publish(
-        self, topic, value, key=None, timestamp_ms=None, deadline_ms=None, accept_until_ms=None
-    ):
+        self, topic, value, key=None, timestamp_ms=None, deadline_ms=None, accept_until_ms=None,
+        urgent=False,
+    ):  # fmt: skip
         assert deadline_ms is not None
         self.deadlines.append(deadline_ms)
         if accept_until_ms is not None:
