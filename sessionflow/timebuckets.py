@@ -111,7 +111,7 @@ class Term:
     sign: int
 
 
-_TILES = tuple((unit, unit.ms) for unit in (Unit.DAY, Unit.HOUR, Unit.QUARTER))
+_TILES = tuple((unit, unit.ms) for unit in reversed(STORED_UNITS))  # widest first
 
 
 def cover(start_ms: int, end_ms: int, sign: int = 1) -> list[Term]:
