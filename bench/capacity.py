@@ -166,6 +166,17 @@ def lag(url: str) -> int:
     )
 
 
+def gc_pauses(url: str) -> dict[str, dict[str, float]]:
+    """A process's garbage-collector pauses so far (``sessionflow_gc_pause_seconds``): runs
+    and seconds stood still, by generation."""
+    samples = scrape(url)
+    found: dict[str, dict[str, float]] = {}
+    for suffix, name in (("_count", "runs"), ("_sum", "seconds")):
+        for labels, value in samples.get("sessionflow_gc_pause_seconds" + suffix, []):
+            found.setdefault(labels["generation"], {})[name] = round(value, 3)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
@@ -253,6 +264,7 @@ def main() -> None:
             "max": round(ordered[-1]), "samples": len(ordered),
         }  # fmt: skip
         edge_metrics = scrape(pipeline.edge_url)
+        pauses = {name: gc_pauses(url) for name, url in urls.items()}
         results.update({
             "hello_world_rps": reference["rps"],
             "edge_rps": edge_max["rps"],
@@ -276,6 +288,7 @@ def main() -> None:
             "kafka_produce_failures": total(
                 edge_metrics, "sessionflow_kafka_produce_failures_total"
             ),
+            "gc_pauses": pauses,
             "lag_samples": samples,
         })  # fmt: skip
     finally:

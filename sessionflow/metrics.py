@@ -107,3 +107,10 @@ SINK_HELD = Gauge(
     "sessionflow_sink_held_records",
     "Events and summaries the sink holds for its next store (fetched, not stored or committed).",
 )
+GC_PAUSES = Histogram(
+    "sessionflow_gc_pause_seconds",
+    "Time the process stood still in one run of Python's cyclic garbage collector, by the "
+    "oldest generation it collected (2: a full collection; sessionflow.garbage).",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)

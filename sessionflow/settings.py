@@ -105,6 +105,9 @@ class Settings(BaseModel):
     # with it until it is full (~0.3 KB a session in the edge, ~0.4 KB in the sink, ~0.5 KB
     # in the worker; tracemalloc), then stays flat.
     session_cache_size: int = Field(default=100_000, ge=1000)
+    # Python's cyclic garbage collector runs once this many more objects were allocated than
+    # freed (CPython's default: 700; ``sessionflow.garbage``).
+    gc_threshold: int = Field(default=20_000, ge=100)
     # Operations: /health, /ready and /metrics of the worker and the sink (the edge and the
     # read API serve them on their own port)
     ops_host: str = "127.0.0.1"

@@ -8,7 +8,7 @@ import os
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from sessionflow import logs
+from sessionflow import garbage, logs
 from sessionflow.settings import Settings
 
 
@@ -23,7 +23,9 @@ def edge_app(settings: Settings | None = None) -> ASGIApp:
     from sessionflow.kafka import Publisher
 
     settings = settings or _settings("edge")
-    return create_app(settings, Publisher(settings))
+    app = create_app(settings, Publisher(settings))
+    garbage.tune(settings.gc_threshold)
+    return app
 
 
 def api_app(settings: Settings | None = None) -> Starlette:
@@ -32,4 +34,6 @@ def api_app(settings: Settings | None = None) -> Starlette:
     from sessionflow.clickhouse import ClickHouse
 
     settings = settings or _settings("api")
-    return create_app(settings, ClickHouse(settings, pool_size=8))
+    app = create_app(settings, ClickHouse(settings, pool_size=8))
+    garbage.tune(settings.gc_threshold)
+    return app

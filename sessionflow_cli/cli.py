@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sessionflow import logs
+from sessionflow import garbage, logs
 from sessionflow.settings import Settings
 
 
@@ -126,6 +126,7 @@ def worker(ctx: click.Context) -> None:
     # by faust.Worker from this policy. Faust supports it (faust-streaming[uvloop]).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(settings, cluster)
+    garbage.tune(settings.gc_threshold)
     faust.Worker(
         app, loglevel=logging.getLevelName(logging.root.level), quiet=True, override_logging=False
     ).execute_from_commandline()

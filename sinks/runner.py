@@ -26,7 +26,7 @@ from collections import Counter
 from functools import partial
 
 from schemas import codec
-from sessionflow import kafka, metrics
+from sessionflow import garbage, kafka, metrics
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.errors import ClickHouseRejected, ClickHouseUnavailable, KafkaUnavailable
 from sessionflow.kafka import GroupConsumer, Publisher, ensure_sessionflow_topics
@@ -278,6 +278,7 @@ class SinkRunner:
 def run_sink(settings: Settings) -> None:
     """Run the sink until SIGTERM or SIGINT; then finish the batch in flight and commit."""
     runner = SinkRunner(settings)
+    garbage.tune(settings.gc_threshold)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

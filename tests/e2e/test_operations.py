@@ -142,6 +142,8 @@ def test_metrics_readiness_and_dashboard_under_simulated_players(
     for samples in (worker, sink):
         lags = samples["sessionflow_consumer_lag"]
         assert lags and all(value >= 0 for _, value in lags)
+    for samples in (edge, worker, sink, scrape(urls["api"])):  # every process tunes its GC
+        assert total(samples, "sessionflow_gc_pause_seconds_count", generation="2") >= 1
 
     check_concurrent_viewers(pipeline, key)
 
