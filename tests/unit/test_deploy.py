@@ -28,13 +28,17 @@ def test_prometheus_scrapes_every_process_on_its_port():
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards" in compose
 
 
+# The series a metric family exports besides its own name (counters, histograms).
+PARTS = ("total", "bucket", "sum", "count")
+
+
 def test_the_grafana_dashboard_plots_exported_metrics_only():
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/sessionflow.json").read_text())
     exported = {
         sample
         for family in REGISTRY.collect()
         if family.name.startswith("sessionflow_")
-        for sample in (family.name, f"{family.name}_total", f"{family.name}_bucket")
+        for sample in (family.name, *(f"{family.name}_{part}" for part in PARTS))
     }
     used = {
         name
