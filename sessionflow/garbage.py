@@ -21,8 +21,7 @@ from typing import Any
 
 from sessionflow.metrics import GC_PAUSES
 
-_started: list[float] = [0.0]
-_installed: list[bool] = [False]
+_started: list[float] = [0.0]  # when the collection in progress began
 
 
 def _timed(phase: str, info: dict[str, Any]) -> None:
@@ -37,9 +36,8 @@ def tune(threshold: int) -> None:
     everything alive now (call once startup has built the process's objects), and time every
     collection from now on."""
     gc.set_threshold(threshold)  # the older generations' thresholds stay CPython's (10, 10)
-    if not _installed[0]:
+    if _timed not in gc.callbacks:
         gc.callbacks.append(_timed)
-        _installed[0] = True
     gc.collect()  # timed too: a process's metrics show a full collection from its start
     gc.freeze()
 

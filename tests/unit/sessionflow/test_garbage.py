@@ -18,7 +18,6 @@ def restored() -> Iterator[None]:
     gc.set_threshold(*thresholds)
     gc.unfreeze()
     gc.callbacks[:] = callbacks
-    garbage._installed[0] = False
 
 
 def pauses(generation: int) -> float:
