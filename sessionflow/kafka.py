@@ -144,7 +144,6 @@ class _Batch:
     armed: bool = False  # submitted: its callers' deadlines are watched
     timer: asyncio.TimerHandle | None = None  # pending until the next deadline, if any
     launched: bool = False  # handed to aiokafka (it still takes records until drained)
-    lingering: asyncio.TimerHandle | None = None  # pending until its linger ends, if any
 
     def add(
         self, key: bytes | None, value: bytes, timestamp_ms: int | None,
@@ -201,6 +200,8 @@ class Publisher:
         self._resetting: asyncio.Task[None] | None = None
         self._retired: set[asyncio.Task[None]] = set()
         self._open: dict[TopicPartition, _Batch] = {}
+        # One linger for every open batch: they go together, in one produce request.
+        self._lingering: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._partitions: dict[str, tuple[float, list[int]]] = {}
         # Cached per key (``Settings.session_cache_size``): a session's ~60 records share their
@@ -275,28 +276,37 @@ class Publisher:
             waiter = batch.add(key, value, timestamp_ms, extra, deadline_ms, accept_until_ms)
             assert waiter is not None  # a batch always takes its first record, whatever its size
             linger_s = self._settings.kafka_linger_ms / 1000
-            if linger_s:
+            if linger_s and self._lingering is None:
                 loop = asyncio.get_running_loop()
-                batch.lingering = loop.call_later(linger_s, self._launch, tp, batch)
+                self._lingering = loop.call_later(linger_s, self._launch_lingering)
         if not batch.launched and (
             urgent
-            or batch.lingering is None
+            or not self._settings.kafka_linger_ms
             or batch.builder.size() >= self._settings.kafka_batch_ready_bytes
         ):
             self._launch(tp, batch)
         return partition, await waiter
 
+    def _launch_lingering(self) -> None:
+        """The linger is over: every batch still open goes, all in the same loop turn, so
+        aiokafka drains them into one produce request.
+
+        Under real-time traffic each partition's batch lingering on its own timer went in a
+        produce request of its own, several per linger (README, "The edge's hot path")."""
+        self._lingering = None
+        for tp, batch in list(self._open.items()):
+            if not batch.launched:
+                self._launch(tp, batch)
+
     def _launch(self, tp: TopicPartition, batch: _Batch) -> None:
         """Hand ``batch`` to aiokafka: at once without a linger, else once it holds
-        ``kafka_batch_ready_bytes`` or has waited ``kafka_linger_ms``, whichever comes first.
+        ``kafka_batch_ready_bytes`` or the oldest open batch has waited ``kafka_linger_ms``,
+        whichever comes first.
 
         Under real-time traffic records arrive one by one and aiokafka sends whatever is there
         each time the broker answers: a produce request for every few records, which cost the
         edge and the broker more CPU than the records (README, "The edge's hot path"); under
         heavy traffic batches fill before the linger ends, and it adds nothing."""
-        if batch.lingering is not None:
-            batch.lingering.cancel()
-            batch.lingering = None
         if batch.launched:
             return
         batch.launched = True
@@ -465,8 +475,9 @@ class Publisher:
         """Flush what is pending and close."""
         if self._resetting is not None:
             await asyncio.gather(self._resetting, return_exceptions=True)
-        for tp, batch in list(self._open.items()):
-            self._launch(tp, batch)  # lingering ones go now
+        if self._lingering is not None:
+            self._lingering.cancel()
+        self._launch_lingering()  # lingering ones go now
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._producer is not None:
             producer, self._producer = self._producer, None

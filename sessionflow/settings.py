@@ -34,8 +34,9 @@ class Settings(BaseModel):
     # Largest record batch the edge's producer builds (records waiting for one partition go
     # out together); under the broker's default message.max.bytes (1 MiB).
     kafka_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
-    # How long a record batch of the edge's producer waits for more records before it is sent,
-    # unless it already holds ``kafka_batch_ready_bytes`` (``sessionflow.kafka.Publisher``).
+    # How long the edge producer's open record batches wait for more records after the oldest
+    # of them opened before they are sent together, unless one already holds
+    # ``kafka_batch_ready_bytes`` (``sessionflow.kafka.Publisher``).
     kafka_linger_ms: int = Field(default=20, ge=0, le=1000)
     kafka_batch_ready_bytes: int = Field(default=4096, ge=0)
     # ClickHouse

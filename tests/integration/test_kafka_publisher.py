@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 
 from sessionflow.kafka import Publisher, ensure_topics
 
@@ -80,8 +81,6 @@ async def test_concurrent_callers_share_batches_and_every_record_lands_once(sett
 async def test_a_key_goes_where_kafkas_default_partitioner_puts_it(settings):
     """Consumers and other producers (Java's murmur2 partitioner) agree on a session's
     partition with the edge."""
-    from aiokafka.partitioner import DefaultPartitioner
-
     topic = settings.topic_prefix + "keyed"
     await ensure_topics(settings, [topic])
     publisher = Publisher(settings)
@@ -128,6 +127,50 @@ async def test_a_linger_gathers_records_arriving_one_by_one_into_one_batch(setti
     assert batches() - before == 1
     offsets = [offset for _, offset in placed]
     assert offsets == list(range(offsets[0], offsets[0] + 20))
+
+
+async def test_batches_of_every_partition_linger_together(settings):
+    """Real-time traffic spreads over the partitions: a batch opened for another partition
+    while one lingers goes when the first one's linger ends, with it (one produce request for
+    both), not after a linger of its own."""
+    linger_s = 2.0
+    lingering = settings.model_copy(
+        update={"kafka_linger_ms": int(linger_s * 1000), "kafka_batch_ready_bytes": 64_000}
+    )
+    topic = settings.topic_prefix + "lingering-together"
+    await ensure_topics(settings, [topic])
+    publisher = Publisher(lingering)
+    await publisher.start()
+    loop = asyncio.get_running_loop()
+    answered: dict[int, float] = {}
+
+    async def publish(key: bytes) -> int:
+        partition, _ = await publisher.publish(topic, b"v", key=key)
+        answered[partition] = loop.time()
+        return partition
+
+    try:
+        await publisher.publish(topic, b"warm-up", urgent=True)  # the topic's metadata, once
+        partitions = list(range(settings.topic_partitions))
+        by_partition: dict[int, bytes] = {}
+        for n in range(50):  # a key for each of two partitions
+            key = f"viewer-{n}".encode()
+            by_partition.setdefault(DefaultPartitioner()(key, partitions, partitions), key)
+        first_key, second_key = list(by_partition.values())[:2]
+        began = loop.time()
+        first = asyncio.create_task(publish(first_key))
+        await asyncio.sleep(linger_s / 2)
+        second_began = loop.time()
+        second = asyncio.create_task(publish(second_key))
+        await asyncio.wait_for(asyncio.gather(first, second), timeout=30)
+    finally:
+        await publisher.stop()
+    first_partition, second_partition = first.result(), second.result()
+    assert first_partition != second_partition
+    assert answered[first_partition] - began >= linger_s * 0.9  # it lingered
+    # The second went with the first, half a linger after it was published (not a whole one).
+    assert answered[second_partition] - second_began < linger_s * 0.8
+    assert abs(answered[second_partition] - answered[first_partition]) < linger_s * 0.2
 
 
 async def test_a_batch_holding_enough_goes_before_its_linger_ends(settings):
