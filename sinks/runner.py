@@ -25,6 +25,8 @@ import time
 from collections import Counter
 from functools import partial
 
+import uvloop
+
 from schemas import codec
 from sessionflow import garbage, kafka, metrics
 from sessionflow.clickhouse import ClickHouse
@@ -286,7 +288,8 @@ def run_sink(settings: Settings) -> None:
             loop.add_signal_handler(sig, runner.stop)
         await runner.run()
 
-    asyncio.run(main())
+    # uvloop, as the edge, the API (uvicorn) and the worker (Faust) run on.
+    uvloop.run(main())
 
 
 __all__ = ["SinkRunner", "run_sink"]
