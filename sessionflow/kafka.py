@@ -233,7 +233,12 @@ class Publisher:
                     await producer.stop()
                     raise
                 self._producer = producer
+                # A new producer (after a fatal error) starts new batches; those still
+                # lingering go now, into it (their callers' deadlines are watched once sent).
+                lingering = [(tp, b) for tp, b in self._open.items() if not b.launched]
                 self._open.clear()
+                for tp, batch in lingering:
+                    self._launch(tp, batch)
 
     async def publish(
         self,

@@ -173,6 +173,27 @@ async def test_batches_of_every_partition_linger_together(settings):
     assert abs(answered[second_partition] - answered[first_partition]) < linger_s * 0.2
 
 
+async def test_a_batch_lingering_when_the_producer_is_replaced_goes_with_the_new_one(settings):
+    """After a fatal producer error (``FATAL_PRODUCER_ERRORS``, seen after a broker restart)
+    the publisher replaces its producer; a batch lingering then is sent by the new one at once,
+    not left without a linger to end it (its caller would wait forever)."""
+    topic = settings.topic_prefix + "replaced"
+    await ensure_topics(settings, [topic])
+    publisher = Publisher(settings.model_copy(update={"kafka_linger_ms": 600_000}))
+    await publisher.start()
+    try:
+        await publisher.publish(topic, b"warm-up", key=b"viewer", urgent=True)
+        pending = asyncio.create_task(publisher.publish(topic, b"lingering", key=b"viewer"))
+        await asyncio.sleep(0.1)
+        assert not pending.done()
+        publisher._schedule_reset()  # what a fatal producer error does
+        partition, offset = await asyncio.wait_for(pending, timeout=30)
+    finally:
+        await publisher.stop()
+    stored = [(p, o, v) for p, o, _, v in await read_all(settings, topic, 2)]
+    assert (partition, offset, b"lingering") in stored
+
+
 async def test_a_batch_holding_enough_goes_before_its_linger_ends(settings):
     """Heavy traffic: a batch that holds ``kafka_batch_ready_bytes`` is sent at once, the
     linger adds nothing to its records' answers."""
