@@ -235,10 +235,8 @@ class Publisher:
                 self._producer = producer
                 # A new producer (after a fatal error) starts new batches; those still
                 # lingering go now, into it (their callers' deadlines are watched once sent).
-                lingering = [(tp, b) for tp, b in self._open.items() if not b.launched]
+                self._launch_lingering()
                 self._open.clear()
-                for tp, batch in lingering:
-                    self._launch(tp, batch)
 
     async def publish(
         self,
@@ -297,8 +295,11 @@ class Publisher:
         aiokafka drains them into one produce request.
 
         Under real-time traffic each partition's batch lingering on its own timer went in a
-        produce request of its own, several per linger (README, "The edge's hot path")."""
-        self._lingering = None
+        produce request of its own, several per linger (README, "The edge's hot path").
+        Also called before the linger ends (a new producer, stopping): the timer is cancelled."""
+        if self._lingering is not None:
+            self._lingering.cancel()  # nothing when it is the timer that ended
+            self._lingering = None
         for tp, batch in list(self._open.items()):
             if not batch.launched:
                 self._launch(tp, batch)
@@ -480,8 +481,6 @@ class Publisher:
         """Flush what is pending and close."""
         if self._resetting is not None:
             await asyncio.gather(self._resetting, return_exceptions=True)
-        if self._lingering is not None:
-            self._lingering.cancel()
         self._launch_lingering()  # lingering ones go now
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._producer is not None:
