@@ -1,9 +1,10 @@
-"""Data series from the pre-aggregated ``session_counts`` table (never from raw sessions).
+"""Data series from the pre-aggregated ``session_totals`` table (never from raw sessions).
 
 Each requested bucket (an hour or a day in the offset of ``ending_at``) is a sum of stored
 quarter-hour, hour and day counts, some taken away (``sessionflow.timebuckets.series_tiling``:
 a -05:00 day is its UTC day less that day's first five hours plus the next day's). The query
-reads those stored buckets only, each one's newest version per source partition, summed.
+reads those stored buckets only: each one's newest total per app (``sessionflow.totals``: the
+source partitions' counts already added up), summed over the apps.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sessionflow.segments import Segment
 from sessionflow.tables import QUARTER_PHASE
 from sessionflow.timebuckets import SeriesBucket, SeriesTiling, Unit, series_tiling
 
-# Quarter rows are named by their time of day, as ``session_counts``' sorting key has them.
+# Quarter rows are named by their time of day, as ``session_totals``' sorting key has them.
 _QUARTER_PHASE = QUARTER_PHASE.replace("%", "%%")
 
 
@@ -36,12 +37,12 @@ def series_sql(database: str, with_apps: bool, units: Sequence[Unit]) -> str:
     return f"""
 SELECT unit, toUInt32(bucket_start) AS start, sum(c)
 FROM (
-    SELECT app_id, unit, bucket_start, source_partition, origin, argMax(count, version) AS c
-    FROM {database}.session_counts
+    SELECT app_id, unit, bucket_start, argMax(sessions, version) AS c
+    FROM {database}.session_totals
     WHERE org_id = %(org)s AND segment_id = %(segment)s AND ({listed})
       AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
       {apps}
-    GROUP BY app_id, unit, bucket_start, source_partition, origin
+    GROUP BY app_id, unit, bucket_start
 )
 GROUP BY unit, start"""
 

@@ -11,6 +11,8 @@ running it again writes the same rows.
 'stream'``, sessions after the marker) of a time range, with the version rule of
 ``sessionflow.reconcile``: it repairs what the worker could not count (sessions dead-lettered
 as ``late``).
+
+Both settle the windows they wrote (``sessionflow.totals``) before they return.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from sessionflow.clickhouse import ClickHouse
 from sessionflow.segmentfilter import to_sql
 from sessionflow.segments import Segment
 from sessionflow.timebuckets import STORED_UNITS, Unit
+from sessionflow.totals import settle_range
+
+# Past every window a DateTime column can hold: a backfill settles all of a segment's history.
+END_OF_TIME_S = 2**32 - 1
 
 # In session time: the range ``sessionflow reconcile`` rewrites.
 IN_RANGE = "session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)"
@@ -86,6 +92,8 @@ def _run(
             clickhouse.database, unit, filter_sql, segment.app_id is not None, backfill
         )
         clickhouse.execute(sql, values)
+    lo_s, hi_s = (0, END_OF_TIME_S) if backfill else (extra["lo"], extra["hi"])
+    settle_range(clickhouse, lo_s, hi_s, segment.org_id, segment.key)
 
 
 def backfill(

@@ -23,6 +23,9 @@ SHARDING_KEYS = {
     # insert, or a series that takes an hour away from its day (readapi.series) could read a
     # shard's hour before another shard's day.
     "session_counts": "cityHash64(org_id, segment_id, app_id, source_partition, origin)",
+    # A window's totals on one shard: a settle reads every partition's rows through the
+    # Distributed session_counts and writes one row per window and app.
+    "session_totals": "cityHash64(org_id, segment_id, app_id)",
     "segments": "cityHash64(org_id, segment_id)",
     "api_keys": "cityHash64(key_hash)",
     "sink_progress": "cityHash64(topic, source_partition)",

@@ -5,7 +5,8 @@ is written as a ``session_counts`` row whose version outranks the worker's for t
 (worker: 2*offset; reconcile: 2*max_offset + 1) but not a later worker update. Running it
 twice writes the same rows again: idempotent. Windows the worker may still add to (ending less
 than ``OPEN_WINDOW_MS`` ago) are left to the worker unless forced. Segments are reconciled the
-same way, for the sessions after their start markers (``sessionflow.backfill``).
+same way, for the sessions after their start markers (``sessionflow.backfill``). Each day's
+windows are settled (``sessionflow.totals``) once its rows are written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sessionflow.backfill import (
 from sessionflow.clickhouse import ClickHouse
 from sessionflow.segments import Segment
 from sessionflow.timebuckets import PLAYER_TIME_PAST_MS, STORED_UNITS, Unit, bucket_start_ms
+from sessionflow.totals import settle_range
 
 # A window is closed once no sessionStart can land in it any more: the edge dates sessions at
 # most 24 h back, plus an hour of slack for the pipeline.
@@ -61,4 +63,5 @@ def reconcile(
             )
         for segment in segments:
             reconcile_segment(clickhouse, segment, lo // 1000, hi // 1000)
+        settle_range(clickhouse, lo // 1000, hi // 1000, segment_id=ALL_SESSIONS)
     return len(days)

@@ -7,6 +7,9 @@ OS package CI uses) and on current releases (the docker-compose image, the chdb 
   partition, origin), newest ``version`` wins; ``session_counts_current`` resolves and sums
   them. ``segment_id`` is ``''`` for all sessions, else a segment key ``<id>@<generation>``;
   ``origin`` says whether the worker (``stream``) or a segment backfill wrote the row.
+- ``session_totals``: each window's count summed over its partitions and origins, written by
+  whoever writes ``session_counts`` (``sessionflow.totals``); newest ``version`` wins. The
+  read API's series read it.
 - ``segments``: segment definitions; newest ``version`` of (org, segment id) wins.
 - ``api_keys``: read API keys, hashed; newest ``version`` of a key wins.
 - ``sink_progress``: per source partition, the offset below which a sink may have stored
@@ -157,6 +160,21 @@ ORDER BY (org_id, segment_id, unit, """
     + """, bucket_start, app_id,
           source_partition, origin)
 SETTINGS index_granularity = 256""",
+    # Each window of session_counts summed over partitions and origins (sessionflow.totals):
+    # what a series reads, a row per app and window whatever the partition count.
+    """CREATE TABLE IF NOT EXISTS {db}.session_totals (
+    org_id String,
+    app_id String,
+    segment_id String,
+    unit Enum8('quarter' = 1, 'hour' = 2, 'day' = 3),
+    bucket_start DateTime,
+    sessions UInt64,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (org_id, segment_id, unit, """
+    + QUARTER_PHASE
+    + """, bucket_start, app_id)
+SETTINGS index_granularity = 256""",
     # One row per closed session (the worker's QoE summary, SPEC §3); the sink deduplicates.
     """CREATE TABLE IF NOT EXISTS {db}.session_summaries (
     session_id String,
@@ -260,6 +278,16 @@ def statements(database: str) -> list[str]:
 
 
 def ensure_tables(clickhouse: ClickHouse) -> None:
-    """Create the database and every table unless they exist."""
-    for sql in statements(clickhouse.database):
+    """Create the database and every table unless they exist; on an install from before
+    ``session_totals``, fill it from the stored counts (``sessionflow.totals.populate``)."""
+    from sessionflow.totals import populate  # the worker imports this module without the driver
+
+    db = clickhouse.database
+    had_totals = clickhouse.execute(
+        "SELECT count() FROM system.tables WHERE database = %(db)s AND name = 'session_totals'",
+        {"db": db},
+    )[0][0]
+    for sql in statements(db):
         clickhouse.execute(sql)
+    if not had_totals:
+        populate(clickhouse)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from sessionflow.clickhouse import ClickHouse
+from sessionflow.totals import settle_range
 from tests.e2e.pipeline import Pipeline
 
 URL = "/sessions/data_series"
@@ -59,8 +60,9 @@ def test_revocation_takes_effect_within_seconds(pipeline: Pipeline):
 
 
 def test_answers_come_from_aggregates_alone(pipeline: Pipeline):
-    """Count rows written straight into session_counts, with no raw session behind them, are
-    what the API answers: it never scans raw sessions."""
+    """Count rows written straight into session_counts, with no raw session behind them, and
+    settled as every writer of them does, are what the API answers: it never scans raw
+    sessions."""
     db = pipeline.settings.clickhouse_database
     start = datetime(2025, 3, 1, 10, tzinfo=UTC)
     clickhouse = ClickHouse(pipeline.settings, pool_size=1)
@@ -74,6 +76,8 @@ def test_answers_come_from_aggregates_alone(pipeline: Pipeline):
              ("agg-org", "agg-app", "", "hour", start, 1, 4, 9),  # other partition: summed
              ("agg-org", "agg-app", "", "day", start.replace(hour=0), 0, 11, 2)],
         )  # fmt: skip
+        day_s = int(start.replace(hour=0).timestamp())
+        settle_range(clickhouse, day_s, day_s + 86400, "agg-org")
         assert clickhouse.execute(
             f"SELECT count() FROM {db}.sessions WHERE org_id = 'agg-org'"
         ) == [(0,)]

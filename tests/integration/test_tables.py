@@ -7,8 +7,9 @@ import chdb.session
 from sessionflow.tables import ensure_tables, statements
 
 TABLES = {
-    "sessions", "events", "session_counts", "session_counts_current", "segments", "api_keys",
-    "event_counts", "visitor_quarters", "session_summaries", "concurrent_minutes", "sink_progress",
+    "sessions", "events", "session_counts", "session_totals", "session_counts_current", "segments",
+    "api_keys", "event_counts", "visitor_quarters", "session_summaries", "concurrent_minutes",
+    "sink_progress",
 }  # fmt: skip
 
 

@@ -1,0 +1,53 @@
+"""Which windows a settle reads: always whole ones, every window asked for among them."""
+
+from __future__ import annotations
+
+from sessionflow.totals import settle_sql, windows_sql
+
+
+def test_no_windows_no_statement():
+    assert windows_sql([]) is None
+
+
+def test_the_condition_names_every_window_by_the_sorting_key():
+    where, params = windows_sql(
+        [("o1", "", "quarter", 86400 + 900), ("o2", "s@1", "hour", 7200), ("o1", "", "day", 0)]
+    )
+    assert params["orgs"] == ("o1", "o2") and params["segments"] == ("", "s@1")
+    assert params["quarter_starts"] == (87300,) and params["quarter_phases"] == (900,)
+    assert params["hour_starts"] == (7200,) and params["day_starts"] == (0,)
+    assert (params["first_s"], params["last_s"]) == (0, 87300)
+    # Only window columns: a settle never reads some of a window's partitions or origins.
+    assert "source_partition" not in where and "origin" not in where
+    assert "unit = 'quarter' AND if(unit = 'quarter', toUInt32(bucket_start) %% 86400" in where
+
+
+def test_a_total_adds_up_each_partitions_newest_row():
+    sql = settle_sql("db", "1")
+    assert "INSERT INTO db.session_totals" in sql and "FROM db.session_counts" in sql
+    assert (
+        "GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin" in sql
+    )
+    assert "argMax(count, version)" in sql and "max(version) + 1" in sql
+
+
+def test_days_are_settled_after_their_hours_and_quarters(monkeypatch):
+    """Split over several statements, larger units come last: a day's total is never older
+    than the hours a series takes away from it."""
+    from sessionflow import totals
+
+    monkeypatch.setattr(totals, "WINDOWS_PER_SETTLE", 2)
+    statements: list[dict] = []
+
+    class Recorder:
+        database = "db"
+
+        def execute(self, sql, params):
+            statements.append(params)
+            return []
+
+    totals.settle_windows(
+        Recorder(), [("o", "", "day", 0), ("o", "", "hour", 3600), ("o", "", "quarter", 900)]
+    )
+    units = [[u for u in ("quarter", "hour", "day") if f"{u}_starts" in p] for p in statements]
+    assert units == [["quarter", "hour"], ["day"]]
