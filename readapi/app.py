@@ -192,10 +192,13 @@ async def admit(
 
 
 async def readable_segment(
-    api: ReadApi, key: ApiKey, segment_id: str, quota: Quota
+    api: ReadApi, key: ApiKey, segment_id: str, quota: Quota, fresh: bool = False
 ) -> Segment | Response:
-    """The key's org's live segment ``segment_id``, or its 404/403 answer."""
-    found = await asyncio.to_thread(api.segments.store.get, key.org_id, segment_id)
+    """The key's org's live segment ``segment_id``, or its 404/403 answer; as read at most
+    ``segment_cache_seconds`` ago unless ``fresh`` (the segment routes, which change it)."""
+    store = api.segments.store
+    lookup = store.get if fresh else store.recent
+    found = await asyncio.to_thread(lookup, key.org_id, segment_id)
     if found is None:
         return _braze_error(404, "not found", [f"unknown segment {segment_id}"], quota)
     forbidden = _app_forbidden(key, found.app_id, quota)
@@ -287,7 +290,7 @@ async def segment(api: ReadApi, request: Request) -> Response:
     segments = api.segments
     try:
         if definition is None:
-            found = await readable_segment(api, key, segment_id, quota)
+            found = await readable_segment(api, key, segment_id, quota, fresh=True)
             if isinstance(found, Response):
                 return found
             if request.method == "DELETE":

@@ -50,8 +50,11 @@ def _stamp() -> int:
 class SegmentStore:
     """The ``segments`` table."""
 
-    def __init__(self, clickhouse: ClickHouse) -> None:
+    def __init__(self, clickhouse: ClickHouse, cache_seconds: float = 0.0) -> None:
         self._ch = clickhouse
+        # (org, segment id) -> (when read, the segment or None): for ``recent``.
+        self._cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[float, Segment | None]] = {}
 
     def _select(self, where: str) -> str:
         return (
@@ -87,6 +90,22 @@ class SegmentStore:
         )
         return found[0] if found else None
 
+    def recent(self, org_id: str, segment_id: str) -> Segment | None:
+        """A segment as it was at most ``cache_seconds`` ago (as ``get`` at once after this
+        process saved it): what a series reads, without a query of its own per request."""
+        now = time.monotonic()
+        cached = self._cache.get((org_id, segment_id))
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        found = self.get(org_id, segment_id)
+        self._remember(org_id, segment_id, found, now)
+        return found
+
+    def _remember(self, org_id: str, segment_id: str, found: Segment | None, now: float) -> None:
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[(org_id, segment_id)] = (now, found)
+
     def of_app(self, org_id: str, app_id: str | None) -> list[Segment]:
         """The live segments of an org and app (``None``: the org-wide ones)."""
         return [s for s in self._live("org_id = %(org)s", {"org": org_id}) if s.app_id == app_id]
@@ -106,6 +125,8 @@ class SegmentStore:
               segment.app_id, segment.filter, segment.status, list(segment.markers),
               segment.created_at.replace(microsecond=0), segment.version)],
         )  # fmt: skip
+        live = segment if segment.status != DELETED else None
+        self._remember(segment.org_id, segment.segment_id, live, time.monotonic())
 
 
 class SegmentLimit(Exception):
@@ -118,7 +139,7 @@ class Segments:
     def __init__(self, settings: Settings, clickhouse: ClickHouse) -> None:
         self._settings = settings
         self._ch = clickhouse
-        self.store = SegmentStore(clickhouse)
+        self.store = SegmentStore(clickhouse, settings.segment_cache_seconds)
         self._topics = Topics(settings.topic_prefix)
         self._publisher = Publisher(settings)
         self._started = False

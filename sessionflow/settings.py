@@ -61,6 +61,9 @@ class Settings(BaseModel):
     api_port: int = 8081
     rate_limit_per_hour: int = Field(default=250_000, ge=1)
     key_cache_seconds: float = Field(default=2.0, ge=0)
+    # How long a read API process serves a segment as it last read it: a change made through
+    # another API process (redefinition, deletion, backfill done) shows there within this.
+    segment_cache_seconds: float = Field(default=2.0, ge=0)
     segments_per_app: int = Field(default=25, ge=1)
     segment_backfill_wait_seconds: float = Field(default=10.0, ge=0)
     # Worker and sink
