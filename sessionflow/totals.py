@@ -130,7 +130,7 @@ def populate(clickhouse: ClickHouse) -> int:
     """Settle every stored window, a UTC day at a time, when ``session_totals`` is empty and
     ``session_counts`` is not (an install upgraded from before the totals); the number of days."""
     db = clickhouse.database
-    if clickhouse.execute(f"SELECT count() FROM {db}.session_totals LIMIT 1")[0][0]:
+    if clickhouse.execute(f"SELECT count() FROM {db}.session_totals")[0][0]:
         return 0
     found = clickhouse.execute(
         f"SELECT count(), toUInt32(min(bucket_start)), toUInt32(max(bucket_start)) "
