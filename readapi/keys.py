@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from readapi.recent import Recent
 from sessionflow.clickhouse import ClickHouse
 
 PERMISSIONS: tuple[str, ...] = (
@@ -58,9 +58,8 @@ class KeyStore:
 
     def __init__(self, clickhouse: ClickHouse, cache_seconds: float, default_rate_limit: int):
         self._ch = clickhouse
-        self._cache_seconds = cache_seconds
         self._default_rate_limit = default_rate_limit
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._recent: Recent[str, ApiKey | None] = Recent(cache_seconds)
 
     def create(
         self,
@@ -114,16 +113,11 @@ class KeyStore:
     def lookup(self, key: str) -> ApiKey | None:
         """The active key record for ``key`` (``None`` if unknown or revoked), cached briefly."""
         digest = hash_key(key)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < self._cache_seconds:
-            return cached[1]
+        return self._recent.get(digest, lambda: self._active(digest))
+
+    def _active(self, digest: str) -> ApiKey | None:
         record = self._load(digest)
-        active = record if record is not None and not record.revoked else None
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[digest] = (now, active)
-        return active
+        return record if record is not None and not record.revoked else None
 
     def _load(self, digest: str) -> ApiKey | None:
         rows = self._ch.execute(

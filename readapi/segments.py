@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from readapi.recent import Recent
 from schemas import codec
 from sessionflow.backfill import backfill
 from sessionflow.clickhouse import ClickHouse
@@ -52,9 +53,8 @@ class SegmentStore:
 
     def __init__(self, clickhouse: ClickHouse, cache_seconds: float = 0.0) -> None:
         self._ch = clickhouse
-        # (org, segment id) -> (when read, the segment or None): for ``recent``.
-        self._cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, str], tuple[float, Segment | None]] = {}
+        # (org, segment id) -> the segment or None, for ``recent``.
+        self._recent: Recent[tuple[str, str], Segment | None] = Recent(cache_seconds)
 
     def _select(self, where: str) -> str:
         return (
@@ -93,18 +93,7 @@ class SegmentStore:
     def recent(self, org_id: str, segment_id: str) -> Segment | None:
         """A segment as it was at most ``cache_seconds`` ago (as ``get`` at once after this
         process saved it): what a series reads, without a query of its own per request."""
-        now = time.monotonic()
-        cached = self._cache.get((org_id, segment_id))
-        if cached is not None and now - cached[0] < self._cache_seconds:
-            return cached[1]
-        found = self.get(org_id, segment_id)
-        self._remember(org_id, segment_id, found, now)
-        return found
-
-    def _remember(self, org_id: str, segment_id: str, found: Segment | None, now: float) -> None:
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[(org_id, segment_id)] = (now, found)
+        return self._recent.get((org_id, segment_id), lambda: self.get(org_id, segment_id))
 
     def of_app(self, org_id: str, app_id: str | None) -> list[Segment]:
         """The live segments of an org and app (``None``: the org-wide ones)."""
@@ -126,7 +115,7 @@ class SegmentStore:
               segment.created_at.replace(microsecond=0), segment.version)],
         )  # fmt: skip
         live = segment if segment.status != DELETED else None
-        self._remember(segment.org_id, segment.segment_id, live, time.monotonic())
+        self._recent.put((segment.org_id, segment.segment_id), live)
 
 
 class SegmentLimit(Exception):
