@@ -10,7 +10,8 @@
    Each process's CPU during that run (``bench/cpu.py``: percent of one core; "others" is
    wrk and the rest of the machine);
 3. the edge at 80 % of that rate: latency percentiles, and freshness meanwhile (a probe app's
-   sessionStarts, one after the other: 201 -> visible in data_series).
+   sessionStarts, one after the other: 201 -> visible in data_series); the reference's p99 at
+   80 % of its own max rate, paced the same way, beside it.
 
 Needs scripts/services up and wrk. Run:
     .venv/bin/python bench/capacity.py [--seconds 60] [--connections 64] [--out capacity.json]
@@ -95,9 +96,16 @@ def hello_app() -> Iterator[tuple[str, int]]:
 
 
 def hello_world(seconds: int, connections: int, files: dict[str, str]) -> dict:
-    """The reference: ``bench/hello.py`` (one uvicorn process) under the same wrk load."""
+    """The reference: ``bench/hello.py`` (one uvicorn process) under the same wrk load, at its
+    max rate, then at 80 % of it as the edge is (``at_80_percent``: the p99 this machine gives
+    an app that does nothing, paced the same way)."""
     with hello_app() as (url, _pid):
-        return wrk(url, seconds, connections, files)
+        result = wrk(url, seconds, connections, files)
+        target = 0.8 * result["rps"]
+        delay_ms = calibrated_delay(url, connections, target, files)
+        paced = wrk(url, min(seconds, 30), connections, files, delay_ms)
+        result["at_80_percent"] = {"target_rps": round(target), **paced}
+        return result
 
 
 def session_files(folder: Path) -> dict[str, str]:
