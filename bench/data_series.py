@@ -4,7 +4,10 @@
 Needs ClickHouse (scripts/services up). Run:
     .venv/bin/python bench/data_series.py [--sessions 10000000] [--requests 300] [--out F]
 Writes bench/results/data_series.json (or F). The sessions are generated inside ClickHouse
-(INSERT … SELECT FROM numbers) and the counts built with sessionflow's own reconcile.
+(INSERT … SELECT FROM numbers) and the counts built with sessionflow's own reconcile. Beside each
+series' p50/p99: the same answer from raw rows, and ``machine_same_work`` (``bench/machine.py``:
+pure-Python CPU work as long as the series' p50, as many times: the p99 this machine gives any
+work of that length); ``health``: ``GET /health`` through the same API.
 """
 
 from __future__ import annotations
