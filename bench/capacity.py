@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.cpu import CpuShares, renice, services_pids  # noqa: E402
 from bench.pipeline import group_lag  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from sessionflow import players  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
 from tests.e2e.pipeline import launch  # noqa: E402
@@ -265,11 +266,9 @@ def main() -> None:
         paced = wrk(pipeline.edge_url, min(args.seconds, 30), connections, files, delay_ms)
         probes_done.set()
         prober.join()
-        ordered = sorted(fresh)
         paced["freshness_ms"] = {
-            "p50": round(ordered[len(ordered) // 2]),
-            "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]),
-            "max": round(ordered[-1]), "samples": len(ordered),
+            "p50": round(percentile(fresh, 50)), "p99": round(percentile(fresh, 99)),
+            "max": round(max(fresh)), "samples": len(fresh),
         }  # fmt: skip
         edge_metrics = scrape(pipeline.edge_url)
         pauses = {name: gc_pauses(url) for name, url in urls.items()}

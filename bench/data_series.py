@@ -27,6 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import fixed_work
+from bench.stats import percentile
 from readapi.keys import KeyStore
 from readapi.segments import READY, Segment, SegmentStore
 from sessionflow.backfill import backfill
@@ -41,11 +42,6 @@ HERE = Path(__file__).resolve().parent
 GOLD = {"field": "customMetadata.tier", "op": "eq", "value": "gold"}
 DAYS = 120
 APPS = 10
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def load(clickhouse: ClickHouse, sessions: int, now_s: int) -> None:

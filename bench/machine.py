@@ -14,7 +14,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.stats import percentile
 
 
 def _spin(iterations: int) -> int:
@@ -39,7 +45,7 @@ def _iterations_for(work_ms: float) -> int:
         began = time.perf_counter()
         _spin(iterations)
         probes.append((time.perf_counter() - began) * 1000)
-    return max(1, int(iterations * work_ms / sorted(probes)[len(probes) // 2]))
+    return max(1, int(iterations * work_ms / percentile(probes, 50)))
 
 
 def fixed_work(work_ms: float, samples: int, pause_s: float = 0.005) -> dict[str, float]:
@@ -52,12 +58,11 @@ def fixed_work(work_ms: float, samples: int, pause_s: float = 0.005) -> dict[str
         _spin(iterations)
         times.append((time.perf_counter() - began) * 1000)
         time.sleep(pause_s)
-    times.sort()
     return {
         "work_ms": round(work_ms, 2),
-        "p50_ms": round(times[len(times) // 2], 2),
-        "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2),
-        "max_ms": round(times[-1], 2),
+        "p50_ms": round(percentile(times, 50), 2),
+        "p99_ms": round(percentile(times, 99), 2),
+        "max_ms": round(max(times), 2),
     }
 
 
@@ -70,7 +75,7 @@ def stall_pattern(seconds: float, chunk_ms: float = 0.2) -> dict[str, object]:
     while (now := time.perf_counter()) - began < seconds:
         _spin(iterations)
         runs.append((now - began, (time.perf_counter() - now) * 1000))
-    median = sorted(d for _, d in runs)[len(runs) // 2]
+    median = percentile((d for _, d in runs), 50)
     slow = [(at, d) for at, d in runs if d > 5 * median]
     starts: list[float] = []
     for at, _ in slow:
@@ -82,7 +87,7 @@ def stall_pattern(seconds: float, chunk_ms: float = 0.2) -> dict[str, object]:
         "slow_share": round(len(slow) / len(runs), 4),
         "slowest_ms": round(max(d for _, d in runs), 2),
         "stalls": len(starts),
-        "median_gap_s": sorted(gaps)[len(gaps) // 2] if gaps else None,
+        "median_gap_s": percentile(gaps, 50) if gaps else None,
         "stall_starts_s": starts[:40],
     }
 

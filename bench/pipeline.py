@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import CpuShares, services_pids  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from sessionflow import kafka  # noqa: E402
 from sessionflow.settings import Settings  # noqa: E402
 from sessionflow.topics import Topics  # noqa: E402
@@ -39,11 +40,6 @@ from tests.e2e.pipeline import launch  # noqa: E402
 from tests.services import unique_settings  # noqa: E402
 
 HERE = ROOT / "bench"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def rss_mb(pid: int) -> float:
