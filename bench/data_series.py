@@ -164,6 +164,8 @@ def main() -> None:
             "day_-05:00": ("day", now.astimezone(timezone_of(-300)).isoformat(), None),
             "day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat(), None),
             "hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat(), None),
+            # India's hours: two quarter-hours of every hour read (the most of any offset's)
+            "hour_+05:30": ("hour", now.astimezone(timezone_of(330)).isoformat(), None),
             "segment_day_utc": ("day", now.isoformat(), "gold"),
             "segment_hour_+05:45": ("hour", now.astimezone(timezone_of(345)).isoformat(), "gold"),
             "segment_day_+05:30": ("day", now.astimezone(timezone_of(330)).isoformat(), "gold"),

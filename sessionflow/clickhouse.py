@@ -67,8 +67,20 @@ def translate(exc: BaseException, what: str) -> Exception:
 class ClickHouse:
     """Blocking ``execute``/``insert`` and their async twins ``aexecute``/``ainsert``."""
 
-    def __init__(self, settings: Settings, pool_size: int = 4, database: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool_size: int = 4,
+        database: str | None = None,
+        cached_reads: bool = False,
+    ) -> None:
+        """``cached_reads``: queries read decompressed blocks from the server's cache
+        (``use_uncompressed_cache``), for a process of many small reads (the read API); scans of
+        over a million rows bypass it, as ClickHouse decides."""
         self._settings = settings
+        self._client_settings: dict[str, Any] = {"use_numpy": False}
+        if cached_reads:
+            self._client_settings["use_uncompressed_cache"] = 1
         self.database = database if database is not None else settings.clickhouse_database
         self._pool: queue.LifoQueue[Client] = queue.LifoQueue()
         for _ in range(pool_size):
@@ -82,7 +94,7 @@ class ClickHouse:
             password=self._settings.clickhouse_password,
             connect_timeout=5,
             send_receive_timeout=30,
-            settings={"use_numpy": False},
+            settings=self._client_settings,
         )
 
     @contextmanager

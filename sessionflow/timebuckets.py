@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 
 
@@ -85,15 +85,23 @@ def series_buckets(ending_at: datetime, unit: Unit, length: int) -> list[SeriesB
     if unit is Unit.QUARTER:
         raise ValueError("series are served by minute, hour or day")
     offset_ms = offset_ms_of(ending_at)
-    zone = ending_at.tzinfo
-    last_start = bucket_start_ms(to_ms(ending_at), unit.ms, offset_ms)
-    buckets = []
-    for back in range(length - 1, -1, -1):
-        start = last_start - back * unit.ms
-        local = datetime.fromtimestamp(start / 1000, tz=zone)
-        label = local.date().isoformat() if unit is Unit.DAY else _hour_label(local)
-        buckets.append(SeriesBucket(label, start, start + unit.ms))
-    return buckets
+    width = unit.ms
+    first_start = bucket_start_ms(to_ms(ending_at), width, offset_ms) - (length - 1) * width
+    # Labels by calendar arithmetic from the first bucket's local time (a fixed offset), not a
+    # conversion per bucket (a third of a 100-day series' time in the API, before).
+    zone = timezone(timedelta(milliseconds=offset_ms))
+    first_local = datetime.fromtimestamp(first_start / 1000, tz=zone)
+    if unit is Unit.DAY:
+        ordinal = first_local.toordinal()
+        labels = [date.fromordinal(ordinal + k).isoformat() for k in range(length)]
+    else:
+        step = timedelta(milliseconds=width)
+        labels = [_hour_label(first_local + k * step) for k in range(length)]
+    starts = range(first_start, first_start + length * width, width)
+    return [
+        SeriesBucket(label, start, start + width)
+        for label, start in zip(labels, starts, strict=True)
+    ]
 
 
 def _hour_label(local: datetime) -> str:

@@ -34,6 +34,6 @@ def api_app(settings: Settings | None = None) -> Starlette:
     from sessionflow.clickhouse import ClickHouse
 
     settings = settings or _settings("api")
-    app = create_app(settings, ClickHouse(settings, pool_size=8))
+    app = create_app(settings, ClickHouse(settings, pool_size=8, cached_reads=True))
     garbage.tune(settings.gc_threshold)
     return app

@@ -52,6 +52,20 @@ def test_utc_hour_labels_use_plus_zero():
     assert series_buckets(end, Unit.HOUR, 1)[0].label == "2024-01-01T00:00:00+00:00"
 
 
+@pytest.mark.parametrize("minutes", [0, -300, 330, 345, -570, 840, -720, 60])
+@pytest.mark.parametrize("unit", [Unit.DAY, Unit.HOUR, Unit.MINUTE])
+def test_labels_are_each_bucket_start_in_the_offset(minutes, unit):
+    # Labels come from calendar arithmetic on the first bucket; each must read as its own start
+    # converted to the offset (across a leap day and a year's end).
+    zone = timezone(timedelta(minutes=minutes))
+    end = datetime(2025, 1, 2, 3, 4, tzinfo=zone)
+    for bucket in series_buckets(end, unit, 400):
+        local = datetime.fromtimestamp(bucket.start_ms / 1000, tz=zone)
+        want = local.date().isoformat() if unit is Unit.DAY else local.isoformat()
+        assert bucket.label == want
+        assert bucket.end_ms - bucket.start_ms == unit.ms
+
+
 def test_day_series_in_nepal_time():
     npt = timezone(timedelta(hours=5, minutes=45))
     end = datetime(2024, 2, 29, 0, 10, tzinfo=npt)
