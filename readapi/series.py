@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sessionflow.clickhouse import ClickHouse
@@ -80,24 +81,30 @@ def session_series_query(
 def combine(tiling: SeriesTiling, rows: Sequence[tuple[str, int, int]]) -> list[int]:
     """Each bucket's count from the stored buckets' (unit, start seconds, count) rows (rows
     of stored buckets no bucket uses are ignored)."""
-    stored: dict[str, dict[int, int]] = {}
+    origin_s = tiling.pattern[0].start_ms // 1000
+    relative = tuple((t.unit.value, t.start_ms // 1000 - origin_s, t.sign) for t in tiling.pattern)
+    uses = _uses(relative, tiling.width_ms // 1000, tiling.length)
+    counts = [0] * tiling.length
     for unit, start, n in rows:  # (str, int, int), as the driver reads them
-        stored.setdefault(unit, {})[start] = n
-    width_s = tiling.width_ms // 1000
-    length = tiling.length
-    counts = [0] * length
-    for term in tiling.pattern:  # term by term over the whole series: a few dict reads each
-        of_unit = stored.get(term.unit.value)
-        if not of_unit:
-            continue
-        first_s = term.start_ms // 1000
-        for k, start in enumerate(range(first_s, first_s + length * width_s, width_s)):
-            found = of_unit.get(start)
-            if found:
-                counts[k] += term.sign * found
+        for k, sign in uses.get((unit, start - origin_s), ()):
+            counts[k] += sign * n
     # Never below 0: an hour ahead of its day could only show while `sessionflow reconcile`
     # rewrites a day unit by unit, for the seconds it takes.
     return [max(0, n) for n in counts]
+
+
+@lru_cache(maxsize=128)  # at most 100 x 15 entries each: a few MB whatever is asked
+def _uses(
+    pattern: tuple[tuple[str, int, int], ...], width_s: int, length: int
+) -> dict[tuple[str, int], tuple[tuple[int, int], ...]]:
+    """For a tiling (its terms' unit, start relative to the first and sign): the buckets each
+    stored bucket counts in, and with which sign. The same for every series of that shape
+    (time of day, width, length), so worked out once for them."""
+    uses: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for unit, start_s, sign in pattern:
+        for k in range(length):
+            uses.setdefault((unit, start_s + k * width_s), []).append((k, sign))
+    return {key: tuple(found) for key, found in uses.items()}
 
 
 async def session_series(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Unit(StrEnum):
@@ -186,10 +187,19 @@ def series_tiling(buckets: Sequence[SeriesBucket]) -> SeriesTiling:
     """
     first = buckets[0]
     width = first.end_ms - first.start_ms
-    ways = [cover(first.start_ms, first.end_ms)]
+    # Every stored unit divides a day, so the tiling of a series starting at its time of day
+    # holds for every day, shifted whole days: worked out once per time of day, width and length.
+    time_of_day = first.start_ms % Unit.DAY.ms
+    shift = first.start_ms - time_of_day
+    tiling = _tiling_at(time_of_day, width, len(buckets))
+    pattern = tuple(Term(t.unit, t.start_ms + shift, t.sign) for t in tiling.pattern)
+    return SeriesTiling(pattern, width, tiling.length)
+
+
+@lru_cache(maxsize=1024)
+def _tiling_at(start_ms: int, width: int, length: int) -> SeriesTiling:
+    ways = [cover(start_ms, start_ms + width)]
     if width in (Unit.HOUR.ms, Unit.DAY.ms):
-        below = first.start_ms // width * width
-        ways += [_around(first.start_ms, first.end_ms, base) for base in (below, below + width)]
-    return min(
-        (SeriesTiling(tuple(way), width, len(buckets)) for way in ways), key=lambda t: t.reads
-    )
+        below = start_ms // width * width
+        ways += [_around(start_ms, start_ms + width, base) for base in (below, below + width)]
+    return min((SeriesTiling(tuple(way), width, length) for way in ways), key=lambda t: t.reads)
