@@ -3,8 +3,9 @@
 Each requested bucket (an hour or a day in the offset of ``ending_at``) is a sum of stored
 quarter-hour, hour and day counts, some taken away (``sessionflow.timebuckets.series_tiling``:
 a -05:00 day is its UTC day less that day's first five hours plus the next day's). The query
-reads those stored buckets only: each one's newest total per app (``sessionflow.totals``: the
-source partitions' counts already added up), summed over the apps.
+reads those stored buckets only: each one's newest total (``sessionflow.totals``: the source
+partitions' counts already added up), from ``session_totals_all_apps`` (summed over the apps
+already) unless the series names apps, then from ``session_totals``, summed over them.
 """
 
 from __future__ import annotations
@@ -28,19 +29,24 @@ def series_sql(database: str, with_apps: bool, units: Sequence[Unit]) -> str:
     """The aggregate query: (unit, start, count) of the stored buckets of ``units`` in
     [``first_s``, ``end_s``) that start at one of ``%(<unit>_phases)s`` and have sessions;
     a phase is seconds into a series bucket (``width_s``), or into a day for quarters."""
-    apps = "AND app_id IN %(apps)s" if with_apps else ""
+    # Named apps: their own totals; else the totals summed over the apps, a row per window.
+    table, apps = (
+        ("session_totals", "AND app_id IN %(apps)s")
+        if with_apps
+        else ("session_totals_all_apps", "")
+    )
     listed = " OR ".join(
         f"(unit = '{unit.value}' AND "
         + (_QUARTER_PHASE if unit is Unit.QUARTER else "toUInt32(bucket_start) %% %(width_s)s")
         + f" IN %({unit.value}_phases)s)"
         for unit in units
     )
-    # FINAL: each (app, bucket)'s newest row, as argMax(sessions, version) grouped by them in
+    # FINAL: each stored bucket's newest row, as argMax(sessions, version) grouped by them in
     # a subquery would pick, in one pass and one level (a 100-day UTC series' query 5.7 -> 3.5
     # ms on ClickHouse 18.16: most of a small query's time there is analysing it).
     return f"""
 SELECT unit, toUInt32(bucket_start) AS start, sum(sessions)
-FROM {database}.session_totals FINAL
+FROM {database}.{table} FINAL
 WHERE org_id = %(org)s AND segment_id = %(segment)s AND ({listed})
   AND bucket_start >= toDateTime(%(first_s)s) AND bucket_start < toDateTime(%(end_s)s)
   {apps}

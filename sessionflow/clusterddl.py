@@ -26,6 +26,7 @@ SHARDING_KEYS = {
     # A window's totals on one shard: a settle reads every partition's rows through the
     # Distributed session_counts and writes one row per window and app.
     "session_totals": "cityHash64(org_id, segment_id, app_id)",
+    "session_totals_all_apps": "cityHash64(org_id, segment_id)",
     "segments": "cityHash64(org_id, segment_id)",
     "api_keys": "cityHash64(key_hash)",
     "sink_progress": "cityHash64(topic, source_partition)",

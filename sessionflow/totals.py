@@ -6,7 +6,8 @@ take each one's newest version and add them up, so a series read rows in proport
 topic's partition count. Whoever writes ``session_counts`` (the sink, ``sessionflow
 reconcile``, a segment's backfill) then **settles** the windows it wrote: one ``INSERT …
 SELECT`` adds up their current rows into ``session_totals``, one row per (org, app, segment,
-unit, window), and that is what the read API reads.
+unit, window), and a second one into ``session_totals_all_apps``, one row per (org, segment,
+unit, window): what the read API reads, the second when a series names no apps.
 
 A total's version is the sum, over the rows it adds up, of their newest version + 1. A window's
 rows only ever gain newer versions and new partitions, so a settle that saw more of them has a
@@ -32,21 +33,36 @@ DAY_S = Unit.DAY.ms // 1000
 UNIT_ORDER = {Unit.QUARTER.value: 0, Unit.HOUR.value: 1, Unit.DAY.value: 2}
 
 
-def settle_sql(database: str, where: str) -> str:
-    """``INSERT … SELECT`` of the totals of the windows ``where`` selects (a condition on the
-    window columns only: org, app, segment, unit, bucket start)."""
-    return f"""
-INSERT INTO {database}.session_totals
-    (org_id, app_id, segment_id, unit, bucket_start, sessions, version)
-SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c), sum(v)
-FROM (
+def settle_sql(database: str, where: str) -> tuple[str, str]:
+    """The ``INSERT … SELECT``s of the totals of the windows ``where`` selects (a condition on
+    the window columns only: org, app, segment, unit, bucket start): per app into
+    ``session_totals``, and over the apps into ``session_totals_all_apps``."""
+    newest = f"""
     SELECT org_id, app_id, segment_id, unit, bucket_start,
            argMax(count, version) AS c, max(version) + 1 AS v
     FROM {database}.session_counts
     WHERE {where}
-    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin
+    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin"""
+    per_app = f"""
+INSERT INTO {database}.session_totals
+    (org_id, app_id, segment_id, unit, bucket_start, sessions, version)
+SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c), sum(v)
+FROM ({newest}
 )
 GROUP BY org_id, app_id, segment_id, unit, bucket_start"""
+    all_apps = f"""
+INSERT INTO {database}.session_totals_all_apps
+    (org_id, segment_id, unit, bucket_start, sessions, version)
+SELECT org_id, segment_id, unit, bucket_start, sum(c), sum(v)
+FROM ({newest}
+)
+GROUP BY org_id, segment_id, unit, bucket_start"""
+    return per_app, all_apps
+
+
+def _settle(clickhouse: ClickHouse, where: str, params: dict[str, Any]) -> None:
+    for sql in settle_sql(clickhouse.database, where):
+        clickhouse.execute(sql, params)
 
 
 def settle_range(
@@ -66,7 +82,7 @@ def settle_range(
     if segment_id is not None:
         where += " AND segment_id = %(segment)s"
         params["segment"] = segment_id
-    clickhouse.execute(settle_sql(clickhouse.database, where), params)
+    _settle(clickhouse, where, params)
 
 
 def windows_sql(windows: Iterable[tuple[str, str, str, int]]) -> tuple[str, dict[str, Any]] | None:
@@ -123,14 +139,18 @@ def settle_windows(clickhouse: ClickHouse, windows: Iterable[tuple[str, str, str
         found = windows_sql(ordered[at : at + WINDOWS_PER_SETTLE])
         if found is not None:
             where, params = found
-            clickhouse.execute(settle_sql(clickhouse.database, where), params)
+            _settle(clickhouse, where, params)
 
 
 def populate(clickhouse: ClickHouse) -> int:
-    """Settle every stored window, a UTC day at a time, when ``session_totals`` is empty and
-    ``session_counts`` is not (an install upgraded from before the totals); the number of days."""
+    """Settle every stored window, a UTC day at a time, when a totals table is empty and
+    ``session_counts`` is not (an install upgraded from before it); the number of days. A
+    window settled again writes the total it has (the same version), which changes nothing."""
     db = clickhouse.database
-    if clickhouse.execute(f"SELECT count() FROM {db}.session_totals")[0][0]:
+    if all(
+        clickhouse.execute(f"SELECT count() FROM {db}.{table}")[0][0]
+        for table in ("session_totals", "session_totals_all_apps")
+    ):
         return 0
     found = clickhouse.execute(
         f"SELECT count(), toUInt32(min(bucket_start)), toUInt32(max(bucket_start)) "

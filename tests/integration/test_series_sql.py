@@ -54,7 +54,8 @@ def engine(request):
     # An older version of one row, which must lose.
     session.query(f"INSERT INTO {db}.session_counts VALUES "
                   f"('org', 'app', '', 'day', {START}, 0, 'stream', 99999, 0)")  # fmt: skip
-    session.query(settle_sql(db, "1"))
+    for sql in settle_sql(db, "1"):
+        session.query(sql)
     return session, db, [t for t, _ in sessions]
 
 
@@ -66,14 +67,17 @@ def run(session, sql: str, params: dict) -> list[tuple[str, int, int]]:
 
 @pytest.mark.parametrize("minutes", [0, -300, 330, 345, -570, 840, -720, 60])
 @pytest.mark.parametrize("unit", [Unit.DAY, Unit.HOUR])
-def test_series_on_a_current_engine(engine, minutes, unit):
+@pytest.mark.parametrize("apps", [None, ("app",)], ids=["all-apps", "named-app"])
+def test_series_on_a_current_engine(engine, minutes, unit, apps):
     session, db, times = engine
     zone = timezone(timedelta(minutes=minutes))
     end = datetime.fromtimestamp(START + 10 * 86400 + 3600 * 7, UTC).astimezone(zone)
     length = 9 if unit is Unit.DAY else 40
     buckets = series_buckets(end, unit, length)
     tiling = series_tiling(buckets)
-    sql, params = session_series_query(db, False, "", tiling)
-    answer = combine(tiling, run(session, sql, {**params, "org": "org"}))
+    sql, params = session_series_query(db, apps is not None, "", tiling)
+    assert ("session_totals_all_apps" in sql) is (apps is None)
+    params = {**params, "org": "org", **({"apps": apps} if apps else {})}
+    answer = combine(tiling, run(session, sql, params))
     want = [sum(b.start_ms // 1000 <= t < b.end_ms // 1000 for t in times) for b in buckets]
     assert answer == want and sum(want) > 0

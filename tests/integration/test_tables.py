@@ -7,7 +7,8 @@ import chdb.session
 from sessionflow.tables import ensure_tables, statements
 
 TABLES = {
-    "sessions", "events", "session_counts", "session_totals", "session_counts_current", "segments",
+    "sessions", "events", "session_counts", "session_totals", "session_totals_all_apps",
+    "session_counts_current", "segments",
     "api_keys", "event_counts", "visitor_quarters", "session_summaries", "concurrent_minutes",
     "sink_progress",
 }  # fmt: skip

@@ -29,6 +29,16 @@ def totals(clickhouse, unit: str = "hour") -> dict[tuple[str, int], int]:
     return {(app, start): n for app, start, n in rows}
 
 
+def all_apps(clickhouse, unit: str = "hour") -> dict[int, int]:
+    db = clickhouse.database
+    rows = clickhouse.execute(
+        f"SELECT toUInt32(bucket_start), sessions FROM {db}.session_totals_all_apps FINAL "
+        f"WHERE unit = %(unit)s",
+        {"unit": unit},
+    )
+    return dict(rows)
+
+
 def test_a_total_adds_up_each_partitions_and_origins_newest_row(clickhouse):
     clickhouse.insert("session_counts", COLUMNS, [
         ("org", "a", "", "hour", HOUR, 0, "stream", 7, 4),
@@ -40,6 +50,7 @@ def test_a_total_adds_up_each_partitions_and_origins_newest_row(clickhouse):
     ])  # fmt: skip
     settle_range(clickhouse, DAY, DAY + 86400)
     assert totals(clickhouse) == {("a", HOUR): 14, ("b", HOUR): 2, ("a", HOUR + 3600): 1}
+    assert all_apps(clickhouse) == {HOUR: 16, HOUR + 3600: 1}  # the apps' totals added up
 
 
 def test_the_settle_that_saw_more_wins_whatever_lands_last(clickhouse):
@@ -70,6 +81,7 @@ def test_the_settle_that_saw_more_wins_whatever_lands_last(clickhouse):
     )
     settle_windows(clickhouse, [("org", "", "hour", HOUR)])
     assert totals(clickhouse) == {("a", HOUR): 13}
+    assert all_apps(clickhouse) == {HOUR: 13}
 
 
 def test_an_install_from_before_the_totals_gets_them_filled(clickhouse):
@@ -82,8 +94,22 @@ def test_an_install_from_before_the_totals_gets_them_filled(clickhouse):
     ])  # fmt: skip
     ensure_tables(clickhouse)
     assert totals(clickhouse, "day") == {("a", DAY): 9, ("a", DAY - 40 * 86400): 5}
+    assert all_apps(clickhouse, "day") == {DAY: 9, DAY - 40 * 86400: 5}
     ensure_tables(clickhouse)  # once only: the table exists now
     assert clickhouse.execute(f"SELECT count() FROM {db}.session_totals") == [(2,)]
+
+
+def test_an_install_from_before_the_all_apps_totals_gets_them_filled(clickhouse):
+    db = clickhouse.database
+    clickhouse.insert("session_counts", COLUMNS, [
+        ("org", "a", "", "day", DAY, 0, "stream", 7, 4),
+        ("org", "b", "", "day", DAY, 3, "stream", 2, 4),
+    ])  # fmt: skip
+    settle_range(clickhouse, DAY, DAY + 86400)
+    clickhouse.execute(f"DROP TABLE {db}.session_totals_all_apps")
+    ensure_tables(clickhouse)
+    assert all_apps(clickhouse, "day") == {DAY: 9}
+    assert totals(clickhouse, "day") == {("a", DAY): 7, ("b", DAY): 2}
 
 
 def test_the_sink_settles_the_windows_it_stores(settings, clickhouse):
@@ -105,3 +131,4 @@ def test_the_sink_settles_the_windows_it_stores(settings, clickhouse):
     writer.write([count(0, 5, 6)])  # redelivered: the same total
     assert totals(clickhouse, "quarter") == {("a", HOUR): 7}
     assert totals(clickhouse, "hour") == {("a", HOUR): 7}
+    assert all_apps(clickhouse, "quarter") == {HOUR: 7} and all_apps(clickhouse) == {HOUR: 7}

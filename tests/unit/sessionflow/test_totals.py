@@ -23,12 +23,18 @@ def test_the_condition_names_every_window_by_the_sorting_key():
 
 
 def test_a_total_adds_up_each_partitions_newest_row():
-    sql = settle_sql("db", "1")
-    assert "INSERT INTO db.session_totals" in sql and "FROM db.session_counts" in sql
-    assert (
-        "GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin" in sql
-    )
-    assert "argMax(count, version)" in sql and "max(version) + 1" in sql
+    per_app, all_apps = settle_sql("db", "1")
+    assert "INSERT INTO db.session_totals\n" in per_app
+    assert "INSERT INTO db.session_totals_all_apps\n" in all_apps
+    for sql in (per_app, all_apps):
+        assert "FROM db.session_counts" in sql
+        assert (
+            "GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin"
+            in sql
+        )
+        assert "argMax(count, version)" in sql and "max(version) + 1" in sql
+    assert per_app.rstrip().endswith("GROUP BY org_id, app_id, segment_id, unit, bucket_start")
+    assert all_apps.rstrip().endswith("GROUP BY org_id, segment_id, unit, bucket_start")
 
 
 def test_days_are_settled_after_their_hours_and_quarters(monkeypatch):
@@ -50,4 +56,5 @@ def test_days_are_settled_after_their_hours_and_quarters(monkeypatch):
         Recorder(), [("o", "", "day", 0), ("o", "", "hour", 3600), ("o", "", "quarter", 900)]
     )
     units = [[u for u in ("quarter", "hour", "day") if f"{u}_starts" in p] for p in statements]
-    assert units == [["quarter", "hour"], ["day"]]
+    # Each chunk into both tables (per app, then over the apps) before the next chunk.
+    assert units == [["quarter", "hour"], ["quarter", "hour"], ["day"], ["day"]]
