@@ -6,17 +6,20 @@ take each one's newest version and add them up, so a series read rows in proport
 topic's partition count. Whoever writes ``session_counts`` (the sink, ``sessionflow
 reconcile``, a segment's backfill) then **settles** the windows it wrote: one ``INSERT …
 SELECT`` adds up their current rows into ``session_totals``, one row per (org, app, segment,
-unit, window), and a second one into ``session_totals_all_apps``, one row per (org, segment,
-unit, window): what the read API reads, the second when a series names no apps.
+unit, window); a second one adds up those apps' newest totals into ``session_totals_all_apps``,
+one row per (org, segment, unit, window). The read API reads them, the second when a series
+names no apps.
 
 A total's version is the sum, over the rows it adds up, of their newest version + 1. A window's
 rows only ever gain newer versions and new partitions, so a settle that saw more of them has a
 higher version, and ``ReplacingMergeTree(version)`` keeps it whatever order two settles (two
 sinks, a sink and ``reconcile``) finish in; two settles that saw the same rows write the same
 row. A settle always reads whole windows (never some of a window's partitions), or a total
-could outrank the whole with a part. A writer settles before it reports its rows stored (the
-sink before it commits their offsets), so a crash in between settles them again when the
-records come back.
+could outrank the whole with a part. The same holds over the apps: an app's newest total only
+ever gains a higher version, so the sum of them that saw more has the higher version too (the
+sum of the versions), whichever sink's per-app totals it read. A writer settles before it
+reports its rows stored (the sink before it commits their offsets), so a crash in between
+settles them again when the records come back.
 """
 
 from __future__ import annotations
@@ -34,28 +37,29 @@ UNIT_ORDER = {Unit.QUARTER.value: 0, Unit.HOUR.value: 1, Unit.DAY.value: 2}
 
 
 def settle_sql(database: str, where: str) -> tuple[str, str]:
-    """The ``INSERT … SELECT``s of the totals of the windows ``where`` selects (a condition on
-    the window columns only: org, app, segment, unit, bucket start): per app into
-    ``session_totals``, and over the apps into ``session_totals_all_apps``."""
-    newest = f"""
-    SELECT org_id, app_id, segment_id, unit, bucket_start,
-           argMax(count, version) AS c, max(version) + 1 AS v
-    FROM {database}.session_counts
-    WHERE {where}
-    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin"""
+    """The two ``INSERT … SELECT``s that settle the windows ``where`` selects (a condition on
+    the window columns only: org, segment, unit, bucket start), in this order: per app into
+    ``session_totals``, from ``session_counts``; then over the apps into
+    ``session_totals_all_apps``, from the apps' newest totals just settled (a tenth of the rows
+    with 10 apps and 4 partitions: half the time of reading the counts again)."""
     per_app = f"""
 INSERT INTO {database}.session_totals
     (org_id, app_id, segment_id, unit, bucket_start, sessions, version)
 SELECT org_id, app_id, segment_id, unit, bucket_start, sum(c), sum(v)
-FROM ({newest}
+FROM (
+    SELECT org_id, app_id, segment_id, unit, bucket_start,
+           argMax(count, version) AS c, max(version) + 1 AS v
+    FROM {database}.session_counts
+    WHERE {where}
+    GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin
 )
 GROUP BY org_id, app_id, segment_id, unit, bucket_start"""
     all_apps = f"""
 INSERT INTO {database}.session_totals_all_apps
     (org_id, segment_id, unit, bucket_start, sessions, version)
-SELECT org_id, segment_id, unit, bucket_start, sum(c), sum(v)
-FROM ({newest}
-)
+SELECT org_id, segment_id, unit, bucket_start, sum(sessions), sum(version)
+FROM {database}.session_totals FINAL
+WHERE {where}
 GROUP BY org_id, segment_id, unit, bucket_start"""
     return per_app, all_apps
 

@@ -26,14 +26,15 @@ def test_a_total_adds_up_each_partitions_newest_row():
     per_app, all_apps = settle_sql("db", "1")
     assert "INSERT INTO db.session_totals\n" in per_app
     assert "INSERT INTO db.session_totals_all_apps\n" in all_apps
-    for sql in (per_app, all_apps):
-        assert "FROM db.session_counts" in sql
-        assert (
-            "GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin"
-            in sql
-        )
-        assert "argMax(count, version)" in sql and "max(version) + 1" in sql
+    assert "FROM db.session_counts" in per_app
+    assert (
+        "GROUP BY org_id, app_id, segment_id, unit, bucket_start, source_partition, origin"
+        in per_app
+    )
+    assert "argMax(count, version)" in per_app and "max(version) + 1" in per_app
     assert per_app.rstrip().endswith("GROUP BY org_id, app_id, segment_id, unit, bucket_start")
+    # Over the apps: their newest totals, just settled, added up (versions too).
+    assert "FROM db.session_totals FINAL" in all_apps and "sum(version)" in all_apps
     assert all_apps.rstrip().endswith("GROUP BY org_id, segment_id, unit, bucket_start")
 
 
