@@ -37,11 +37,11 @@ UNIT_ORDER = {Unit.QUARTER.value: 0, Unit.HOUR.value: 1, Unit.DAY.value: 2}
 
 
 def settle_sql(database: str, where: str) -> tuple[str, str]:
-    """The two ``INSERT … SELECT``s that settle the windows ``where`` selects (a condition on
-    the window columns only: org, segment, unit, bucket start), in this order: per app into
-    ``session_totals``, from ``session_counts``; then over the apps into
-    ``session_totals_all_apps``, from the apps' newest totals just settled (a tenth of the rows
-    with 10 apps and 4 partitions: half the time of reading the counts again)."""
+    """The two ``INSERT … SELECT``s that settle the windows ``where`` selects, in this order:
+    per app into ``session_totals``, from ``session_counts``; then over the apps into
+    ``session_totals_all_apps``, from the apps' newest totals just settled. ``where`` is a
+    condition on org, segment, unit and bucket start only: never on an app or a partition, or
+    a total would add up part of its window."""
     per_app = f"""
 INSERT INTO {database}.session_totals
     (org_id, app_id, segment_id, unit, bucket_start, sessions, version)
