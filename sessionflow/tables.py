@@ -89,6 +89,27 @@ _SESSION_PARAM_DDL = ",\n    ".join(
 # rows by it (``readapi.series``) to use the index.
 QUARTER_PHASE = "if(unit = 'quarter', toUInt32(bucket_start) % 86400, 0)"
 
+# The stored units, as every table of windows types them.
+UNIT_TYPE = "Enum8('quarter' = 1, 'hour' = 2, 'day' = 3)"
+
+
+def _totals_ddl(table: str, per_app: bool) -> str:
+    """A table of settled totals (``sessionflow.totals``): one row per window, and per app
+    with ``per_app``; newest ``version`` wins. Sorted as ``session_counts`` is."""
+    app_column = "    app_id String,\n" if per_app else ""
+    app_key = ", app_id" if per_app else ""
+    return f"""CREATE TABLE IF NOT EXISTS {{db}}.{table} (
+    org_id String,
+{app_column}    segment_id String,
+    unit {UNIT_TYPE},
+    bucket_start DateTime,
+    sessions UInt64,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (org_id, segment_id, unit, {QUARTER_PHASE}, bucket_start{app_key})
+SETTINGS index_granularity = 256"""
+
+
 DDL: tuple[str, ...] = (
     "CREATE DATABASE IF NOT EXISTS {db}",
     f"""CREATE TABLE IF NOT EXISTS {{db}}.sessions (
@@ -149,7 +170,9 @@ ORDER BY (session_id, source_partition, source_offset)""",
     org_id String,
     app_id String,
     segment_id String,
-    unit Enum8('quarter' = 1, 'hour' = 2, 'day' = 3),
+    unit """
+    + UNIT_TYPE
+    + """,
     bucket_start DateTime,
     source_partition UInt32,
     origin Enum8('stream' = 1, 'backfill' = 2),
@@ -163,34 +186,11 @@ ORDER BY (org_id, segment_id, unit, """
 SETTINGS index_granularity = 256""",
     # Each window of session_counts summed over partitions and origins (sessionflow.totals):
     # what a series reads, a row per app and window whatever the partition count.
-    """CREATE TABLE IF NOT EXISTS {db}.session_totals (
-    org_id String,
-    app_id String,
-    segment_id String,
-    unit Enum8('quarter' = 1, 'hour' = 2, 'day' = 3),
-    bucket_start DateTime,
-    sessions UInt64,
-    version UInt64
-) ENGINE = ReplacingMergeTree(version)
-ORDER BY (org_id, segment_id, unit, """
-    + QUARTER_PHASE
-    + """, bucket_start, app_id)
-SETTINGS index_granularity = 256""",
+    _totals_ddl("session_totals", per_app=True),
     # The same totals summed over the apps, a row per window: what a series that names no apps
     # reads (a tenth of the rows with 10 apps: bench/data_series.py, a -05:00 day series' query
     # 10 -> 4.4 ms). Written by the same settles (sessionflow.totals), from the same rows.
-    """CREATE TABLE IF NOT EXISTS {db}.session_totals_all_apps (
-    org_id String,
-    segment_id String,
-    unit Enum8('quarter' = 1, 'hour' = 2, 'day' = 3),
-    bucket_start DateTime,
-    sessions UInt64,
-    version UInt64
-) ENGINE = ReplacingMergeTree(version)
-ORDER BY (org_id, segment_id, unit, """
-    + QUARTER_PHASE
-    + """, bucket_start)
-SETTINGS index_granularity = 256""",
+    _totals_ddl("session_totals_all_apps", per_app=False),
     # One row per closed session (the worker's QoE summary, SPEC §3); the sink deduplicates.
     """CREATE TABLE IF NOT EXISTS {db}.session_summaries (
     session_id String,
