@@ -5,7 +5,8 @@ quarter-hour, hour and day counts, some taken away (``sessionflow.timebuckets.se
 a -05:00 day is its UTC day less that day's first five hours plus the next day's). The query
 reads those stored buckets only: each one's newest total (``sessionflow.totals``: the source
 partitions' counts already added up), from ``session_totals_all_apps`` (summed over the apps
-already) unless the series names apps, then from ``session_totals``, summed over them.
+already, and with hours starting at :15, :30 and :45 besides the whole ones) unless the
+series names apps, then from ``session_totals``, summed over them.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ async def session_series(
     """Session counts of ``buckets`` (zero-filled), for ``apps`` (``None``: every app)."""
     if not buckets or (apps is not None and not apps):
         return [0] * len(buckets)
-    tiling = series_tiling(buckets)
+    # Over every app, hours starting at :15, :30 and :45 are stored as well.
+    tiling = series_tiling(buckets, shifted_hours=apps is None)
     sql, params = session_series_query(clickhouse.database, apps is not None, segment_id, tiling)
     params["org"] = org_id
     if apps is not None:

@@ -295,17 +295,10 @@ def statements(database: str) -> list[str]:
 
 def ensure_tables(clickhouse: ClickHouse) -> None:
     """Create the database and every table unless they exist; on an install from before
-    ``session_totals`` or ``session_totals_all_apps``, fill them from the stored counts
-    (``sessionflow.totals.populate``)."""
+    ``session_totals``, ``session_totals_all_apps`` or its shifted hours, fill them from the
+    stored counts (``sessionflow.totals.populate``, which tells)."""
     from sessionflow.totals import populate  # the worker imports this module without the driver
 
-    db = clickhouse.database
-    had_totals = clickhouse.execute(
-        "SELECT count() FROM system.tables WHERE database = %(db)s "
-        "AND name IN ('session_totals', 'session_totals_all_apps')",
-        {"db": db},
-    )[0][0]
-    for sql in statements(db):
+    for sql in statements(clickhouse.database):
         clickhouse.execute(sql)
-    if had_totals < 2:
-        populate(clickhouse)
+    populate(clickhouse)

@@ -172,10 +172,12 @@ class SeriesTiling:
         return len(keys) + (self.length - 1) * len(shifted - keys)
 
 
-def series_tiling(buckets: Sequence[SeriesBucket]) -> SeriesTiling:
+def series_tiling(buckets: Sequence[SeriesBucket], shifted_hours: bool = False) -> SeriesTiling:
     """The buckets of a series (evenly spaced hours or days in one offset) as stored buckets to
     add and take away, whose counts sum to each bucket's exactly; of the ways to tile the
-    series, the one that reads the fewest stored buckets.
+    series, the one that reads the fewest stored buckets. ``shifted_hours``: hours starting at
+    :15, :30 and :45 are stored too (``sessionflow.totals``, over all apps), so an hour series
+    in such an offset reads one of them per bucket.
 
     Besides the stored buckets laid end to end over it, a bucket is its UTC-aligned neighbour
     of the same width less the part before it starts, plus the part after that neighbour ends
@@ -187,6 +189,8 @@ def series_tiling(buckets: Sequence[SeriesBucket]) -> SeriesTiling:
     """
     first = buckets[0]
     width = first.end_ms - first.start_ms
+    if shifted_hours and width == Unit.HOUR.ms:
+        return SeriesTiling((Term(Unit.HOUR, first.start_ms, 1),), width, len(buckets))
     # Every stored unit divides a day, so the tiling of a series starting at its time of day
     # holds for every day, shifted whole days: worked out once per time of day, width and length.
     time_of_day = first.start_ms % Unit.DAY.ms

@@ -7,8 +7,12 @@ topic's partition count. Whoever writes ``session_counts`` (the sink, ``sessionf
 reconcile``, a segment's backfill) then **settles** the windows it wrote: one ``INSERT …
 SELECT`` adds up their current rows into ``session_totals``, one row per (org, app, segment,
 unit, window); a second one adds up those apps' newest totals into ``session_totals_all_apps``,
-one row per (org, segment, unit, window). The read API reads them, the second when a series
-names no apps.
+one row per (org, segment, unit, window); when quarters were settled, a third one adds up, in
+``session_totals_all_apps`` too, the **shifted hours** holding them: hours starting at :15, :30
+and :45 (unit ``hour``, a start that is not a whole hour), each the sum of its four quarters. The
+read API reads them, the second and third when a series names no apps: an hour series in a
++05:30 or +05:45 offset then reads one hour row per bucket, in time order, instead of an hour
+and quarters at 24 to 48 places of the table's sort order.
 
 A total's version is the sum, over the rows it adds up, of their newest version + 1. A window's
 rows only ever gain newer versions and new partitions, so a settle that saw more of them has a
@@ -17,9 +21,11 @@ sinks, a sink and ``reconcile``) finish in; two settles that saw the same rows w
 row. A settle always reads whole windows (never some of a window's partitions), or a total
 could outrank the whole with a part. The same holds over the apps: an app's newest total only
 ever gains a higher version, so the sum of them that saw more has the higher version too (the
-sum of the versions), whichever sink's per-app totals it read. A writer settles before it
-reports its rows stored (the sink before it commits their offsets), so a crash in between
-settles them again when the records come back.
+sum of the versions), whichever sink's per-app totals it read; and a shifted hour's quarters'
+totals likewise, so of two settles of a shifted hour the one that saw newer quarters wins. A
+shifted hour is only ever written whole: its four quarters are all in the range it is read
+from. A writer settles before it reports its rows stored (the sink before it commits their
+offsets), so a crash in between settles them again when the records come back.
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from sessionflow.clickhouse import ClickHouse
-from sessionflow.tables import QUARTER_PHASE
+from sessionflow.tables import QUARTER_PHASE, UNIT_TYPE
 from sessionflow.timebuckets import Unit
 
 DAY_S = Unit.DAY.ms // 1000
+HOUR_S = Unit.HOUR.ms // 1000
+QUARTER_S = Unit.QUARTER.ms // 1000
+LAST_DATETIME_S = 2**32 - 1  # ClickHouse's DateTime is a UInt32
 UNIT_ORDER = {Unit.QUARTER.value: 0, Unit.HOUR.value: 1, Unit.DAY.value: 2}
 
 
@@ -64,9 +73,61 @@ GROUP BY org_id, segment_id, unit, bucket_start"""
     return per_app, all_apps
 
 
-def _settle(clickhouse: ClickHouse, where: str, params: dict[str, Any]) -> None:
+def shifted_hours_sql(database: str, where: str) -> str:
+    """The ``INSERT … SELECT`` that settles, in ``session_totals_all_apps``, every hour starting
+    at :15, :30 or :45 that holds a quarter starting in [``%(shifted_lo)s``, ``%(shifted_hi)s``)
+    (epoch seconds, multiples of 15 minutes): the sum of its four quarters' newest all-apps
+    totals, version the sum of theirs. ``where`` is a condition on org and segment only. It
+    reads every quarter of each such hour (``%(read_lo)s`` and ``%(read_hi)s``: 45 minutes
+    either side of the range, ``shifted_params``), so no hour is written from some of its
+    quarters."""
+    return f"""
+INSERT INTO {database}.session_totals_all_apps
+    (org_id, segment_id, unit, bucket_start, sessions, version)
+SELECT org_id, segment_id, CAST('hour' AS {UNIT_TYPE}), toDateTime(hour_s),
+       sum(sessions), sum(version)
+FROM (
+    SELECT org_id, segment_id, toUInt32(bucket_start) AS quarter_s, sessions, version
+    FROM {database}.session_totals_all_apps FINAL
+    WHERE unit = 'quarter' AND ({where})
+      AND bucket_start >= toDateTime(%(read_lo)s) AND bucket_start < toDateTime(%(read_hi)s)
+)
+ARRAY JOIN [quarter_s - {3 * QUARTER_S}, quarter_s - {2 * QUARTER_S}, quarter_s - {QUARTER_S},
+            quarter_s] AS hour_s
+WHERE hour_s %% {HOUR_S} != 0
+  AND hour_s >= %(read_lo)s AND hour_s < %(shifted_hi)s
+GROUP BY org_id, segment_id, hour_s"""
+
+
+def shifted_params(lo_s: int, hi_s: int) -> dict[str, int]:
+    """The parameters of ``shifted_hours_sql`` for the quarters starting in [lo_s, hi_s)."""
+    around = HOUR_S - QUARTER_S
+    return {
+        "shifted_lo": lo_s,
+        "shifted_hi": hi_s,
+        # Within DateTime's range: a backfill names the whole of time.
+        "read_lo": max(0, lo_s - around),
+        "read_hi": min(hi_s + around, LAST_DATETIME_S),
+    }
+
+
+def _settle(
+    clickhouse: ClickHouse,
+    where: str,
+    params: dict[str, Any],
+    quarters: tuple[int, int] | None,
+    orgs_segments: str,
+) -> None:
+    """Settle per app, then over the apps, then (``quarters``: the [lo, hi) seconds of the
+    quarters among the windows) the shifted hours holding those quarters."""
     for sql in settle_sql(clickhouse.database, where):
         clickhouse.execute(sql, params)
+    if quarters is not None:
+        lo_s, hi_s = quarters
+        clickhouse.execute(
+            shifted_hours_sql(clickhouse.database, orgs_segments),
+            {**params, **shifted_params(lo_s, hi_s)},
+        )
 
 
 def settle_range(
@@ -83,10 +144,15 @@ def settle_range(
     if org_id is not None:
         where += " AND org_id = %(org)s"
         params["org"] = org_id
+    who = ["1"]
+    if org_id is not None:
+        who.append("org_id = %(org)s")
     if segment_id is not None:
         where += " AND segment_id = %(segment)s"
+        who.append("segment_id = %(segment)s")
         params["segment"] = segment_id
-    _settle(clickhouse, where, params)
+    quarters = (lo_s - lo_s % QUARTER_S, hi_s + -hi_s % QUARTER_S)
+    _settle(clickhouse, where, params, quarters, " AND ".join(who))
 
 
 def windows_sql(windows: Iterable[tuple[str, str, str, int]]) -> tuple[str, dict[str, Any]] | None:
@@ -140,21 +206,29 @@ def settle_windows(clickhouse: ClickHouse, windows: Iterable[tuple[str, str, str
     # takes hours away from their day never sees an hour ahead of it.
     ordered = sorted(set(windows), key=lambda w: (UNIT_ORDER[w[2]], w[3], w[0], w[1]))
     for at in range(0, len(ordered), WINDOWS_PER_SETTLE):
-        found = windows_sql(ordered[at : at + WINDOWS_PER_SETTLE])
+        chunk = ordered[at : at + WINDOWS_PER_SETTLE]
+        found = windows_sql(chunk)
         if found is not None:
             where, params = found
-            _settle(clickhouse, where, params)
+            starts = [start_s for _, _, unit, start_s in chunk if unit == Unit.QUARTER.value]
+            quarters = (min(starts), max(starts) + QUARTER_S) if starts else None
+            orgs_segments = "org_id IN %(orgs)s AND segment_id IN %(segments)s"
+            _settle(clickhouse, where, params, quarters, orgs_segments)
 
 
 def populate(clickhouse: ClickHouse) -> int:
-    """Settle every stored window, a UTC day at a time, when a totals table is empty and
-    ``session_counts`` is not (an install upgraded from before it); the number of days. A
-    window settled again writes the total it has (the same version), which changes nothing."""
+    """Settle every stored window, a UTC day at a time, when a totals table is empty, or has
+    quarters but no shifted hour, and ``session_counts`` is not (an install upgraded from
+    before them); the number of days. A window settled again writes the total it has (the same
+    version), which changes nothing."""
     db = clickhouse.database
-    if all(
-        clickhouse.execute(f"SELECT count() FROM {db}.{table}")[0][0]
-        for table in ("session_totals", "session_totals_all_apps")
-    ):
+    per_app = clickhouse.execute(f"SELECT count() FROM {db}.session_totals")[0][0]
+    all_apps, quarters, shifted = clickhouse.execute(
+        f"SELECT count(), countIf(unit = 'quarter'), "
+        f"countIf(unit = 'hour' AND toUInt32(bucket_start) % {HOUR_S} != 0) "
+        f"FROM {db}.session_totals_all_apps"
+    )[0]
+    if per_app and all_apps and (shifted or not quarters):
         return 0
     found = clickhouse.execute(
         f"SELECT count(), toUInt32(min(bucket_start)), toUInt32(max(bucket_start)) "

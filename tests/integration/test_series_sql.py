@@ -1,6 +1,7 @@
 """The session series query gives exact answers on a current ClickHouse engine (chdb) too, not
 only on the 18.16 server the end-to-end tests use: UTC days and hours, and days and hours in
-other offsets (stored buckets added and taken away), from totals settled out of
+other offsets (stored buckets added and taken away; over all apps, hours in quarter-hour
+offsets from the shifted hours), from totals settled out of
 ``session_counts`` on its sorting key and on the one tables created by earlier versions keep."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from clickhouse_driver.util.escape import escape_params
 from readapi.series import combine, session_series_query
 from sessionflow.tables import statements
 from sessionflow.timebuckets import Unit, series_buckets, series_tiling
-from sessionflow.totals import settle_sql
+from sessionflow.totals import settle_sql, shifted_hours_sql, shifted_params
 
 START = 1_735_689_600  # 2025-01-01T00:00:00Z
 
@@ -56,6 +57,8 @@ def engine(request):
                   f"('org', 'app', '', 'day', {START}, 0, 'stream', 99999, 0)")  # fmt: skip
     for sql in settle_sql(db, "1"):
         session.query(sql)
+    shifted = shifted_hours_sql(db, "1") % shifted_params(START, START + 13 * 86400)
+    session.query(shifted)
     return session, db, [t for t, _ in sessions]
 
 
@@ -74,7 +77,7 @@ def test_series_on_a_current_engine(engine, minutes, unit, apps):
     end = datetime.fromtimestamp(START + 10 * 86400 + 3600 * 7, UTC).astimezone(zone)
     length = 9 if unit is Unit.DAY else 40
     buckets = series_buckets(end, unit, length)
-    tiling = series_tiling(buckets)
+    tiling = series_tiling(buckets, shifted_hours=apps is None)
     sql, params = session_series_query(db, apps is not None, "", tiling)
     assert ("session_totals_all_apps" in sql) is (apps is None)
     params = {**params, "org": "org", **({"apps": apps} if apps else {})}

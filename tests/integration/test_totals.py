@@ -4,6 +4,7 @@ totals gets them filled when its tables are ensured; the sink settles what it st
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from schemas import codec
@@ -29,14 +30,95 @@ def totals(clickhouse, unit: str = "hour") -> dict[tuple[str, int], int]:
     return {(app, start): n for app, start, n in rows}
 
 
-def all_apps(clickhouse, unit: str = "hour") -> dict[int, int]:
+def all_apps(clickhouse, unit: str = "hour", shifted: bool = False) -> dict[int, int]:
+    """The all-apps totals of ``unit``; of hours, the whole ones, or with ``shifted`` those
+    starting at :15, :30 and :45."""
     db = clickhouse.database
+    phase = "!=" if shifted else "="
     rows = clickhouse.execute(
         f"SELECT toUInt32(bucket_start), sessions FROM {db}.session_totals_all_apps FINAL "
-        f"WHERE unit = %(unit)s",
+        f"WHERE unit = %(unit)s AND (unit != 'hour' OR toUInt32(bucket_start) %% 3600 {phase} 0)",
         {"unit": unit},
     )
     return dict(rows)
+
+
+def quarters(*rows: tuple[str, int, int, int, int]) -> list[tuple]:
+    """``session_counts`` quarter rows of org ``org``: (app, start, partition, count, version)."""
+    return [("org", app, "", "quarter", start, p, "stream", n, v) for app, start, p, n, v in rows]
+
+
+def test_shifted_hours_add_up_their_four_quarters_over_the_apps(clickhouse):
+    """An hour starting at :15, :30 or :45 is the sum of its quarters over every app, settled
+    whole whatever range of quarters a settle names."""
+    db = clickhouse.database
+    starts = [HOUR + k * 900 for k in range(5)]
+    clickhouse.insert("session_counts", COLUMNS, quarters(
+        ("a", starts[0], 0, 1, 1), ("b", starts[0], 1, 2, 1), ("a", starts[1], 0, 4, 1),
+        ("a", starts[2], 2, 8, 1), ("b", starts[3], 3, 16, 1), ("a", starts[4], 0, 32, 1),
+    ))  # fmt: skip
+    # As a sink does: each quarter settled when its counts are stored, one batch each.
+    for start in starts:
+        settle_windows(clickhouse, [("org", "", "quarter", start)])
+    want = {
+        HOUR - 2700: 0 + 3,  # its quarters before HOUR were never stored: 0
+        HOUR - 1800: 3 + 4,
+        HOUR - 900: 3 + 4 + 8,
+        HOUR + 900: 4 + 8 + 16 + 32,
+        HOUR + 1800: 8 + 16 + 32,
+        HOUR + 2700: 16 + 32,
+    }
+    assert all_apps(clickhouse, shifted=True) == want
+    assert all_apps(clickhouse) == {}  # no whole hour was named
+    # Settled again, in one batch or by range (reconcile, backfill): the same totals.
+    settle_windows(clickhouse, [("org", "", "quarter", start) for start in starts])
+    settle_range(clickhouse, DAY, DAY + 86400)
+    assert all_apps(clickhouse, shifted=True) == want
+    clickhouse.execute(f"OPTIMIZE TABLE {db}.session_totals_all_apps FINAL")
+    assert all_apps(clickhouse, shifted=True) == want
+
+
+def test_the_shifted_hour_that_saw_newer_quarters_wins(clickhouse):
+    db = clickhouse.database
+    clickhouse.insert("session_counts", COLUMNS, quarters(("a", HOUR, 0, 5, 3)))
+    settle_windows(clickhouse, [("org", "", "quarter", HOUR)])
+    early = clickhouse.execute(
+        f"SELECT org_id, segment_id, unit, bucket_start, sessions, version "
+        f"FROM {db}.session_totals_all_apps WHERE toUInt32(bucket_start) = {HOUR - 1800}"
+    )
+    clickhouse.insert("session_counts", COLUMNS, quarters(("a", HOUR, 1, 2, 1)))
+    clickhouse.insert("session_counts", COLUMNS, quarters(("b", HOUR - 1800, 0, 1, 9)))
+    settle_windows(clickhouse, [("org", "", "quarter", HOUR), ("org", "", "quarter", HOUR - 1800)])
+    # The first settle's row lands again last, as a slower sink's would: the newer still wins.
+    clickhouse.insert(
+        "session_totals_all_apps",
+        ("org_id", "segment_id", "unit", "bucket_start", "sessions", "version"),
+        [tuple(row) for row in early],
+    )
+    assert all_apps(clickhouse, shifted=True)[HOUR - 1800] == 5 + 2 + 1
+    assert all_apps(clickhouse, "quarter") == {HOUR: 7, HOUR - 1800: 1}
+
+
+def test_an_install_from_before_the_shifted_hours_gets_them_filled(clickhouse):
+    db = clickhouse.database
+    clickhouse.insert("session_counts", COLUMNS, quarters(
+        ("a", HOUR, 0, 5, 3), ("a", DAY - 40 * 86400 + 900, 0, 2, 1),
+    ))  # fmt: skip
+    settle_range(clickhouse, DAY - 40 * 86400, DAY + 86400)
+    clickhouse.execute(
+        f"ALTER TABLE {db}.session_totals_all_apps DELETE "
+        f"WHERE unit = 'hour' AND toUInt32(bucket_start) % 3600 != 0"
+    )
+    for _ in range(100):  # a mutation: applied in the background
+        if not all_apps(clickhouse, shifted=True):
+            break
+        time.sleep(0.1)
+    assert not all_apps(clickhouse, shifted=True)
+    ensure_tables(clickhouse)
+    assert all_apps(clickhouse, shifted=True) == {
+        **{HOUR - k: 5 for k in (2700, 1800, 900)},
+        **{DAY - 40 * 86400 + 900 - k: 2 for k in (2700, 1800, 0)},
+    }
 
 
 def test_a_total_adds_up_each_partitions_and_origins_newest_row(clickhouse):
@@ -132,3 +214,4 @@ def test_the_sink_settles_the_windows_it_stores(settings, clickhouse):
     assert totals(clickhouse, "quarter") == {("a", HOUR): 7}
     assert totals(clickhouse, "hour") == {("a", HOUR): 7}
     assert all_apps(clickhouse, "quarter") == {HOUR: 7} and all_apps(clickhouse) == {HOUR: 7}
+    assert all_apps(clickhouse, shifted=True) == {HOUR - k: 7 for k in (2700, 1800, 900)}

@@ -117,6 +117,23 @@ def test_series_tiling_reads_few_stored_buckets(unit, minutes, per_bucket):
     assert len(_stored_buckets(tiling)) == tiling.reads <= 100 * per_bucket + per_bucket
 
 
+@pytest.mark.parametrize("minutes", [0, 330, 345, -210])
+def test_with_shifted_hours_an_hour_series_reads_one_stored_hour_per_bucket(minutes):
+    """Over every app, hours starting at :15, :30 and :45 are stored too (sessionflow.totals):
+    each bucket is one of them, whatever the offset; days are tiled as without them."""
+    end = datetime(2026, 3, 1, 7, 40, tzinfo=timezone(timedelta(minutes=minutes)))
+    buckets = series_buckets(end, Unit.HOUR, 100)
+    tiling = series_tiling(buckets, shifted_hours=True)
+    assert [(t.unit, t.start_ms, t.sign) for t in tiling.pattern] == [
+        (Unit.HOUR, buckets[0].start_ms, 1)
+    ]
+    assert [t.start_ms for k in range(100) for t in tiling.terms(k)] == [
+        b.start_ms for b in buckets
+    ]
+    days = series_buckets(end, Unit.DAY, 10)
+    assert series_tiling(days, shifted_hours=True) == series_tiling(days)
+
+
 def test_minute_buckets_in_a_half_hour_offset():
     ending = datetime(2026, 11, 23, 10, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     buckets = series_buckets(ending, Unit.MINUTE, 3)

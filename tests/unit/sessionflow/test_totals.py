@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sessionflow.totals import settle_sql, windows_sql
+from sessionflow.totals import settle_sql, shifted_hours_sql, shifted_params, windows_sql
 
 
 def test_no_windows_no_statement():
@@ -57,5 +57,21 @@ def test_days_are_settled_after_their_hours_and_quarters(monkeypatch):
         Recorder(), [("o", "", "day", 0), ("o", "", "hour", 3600), ("o", "", "quarter", 900)]
     )
     units = [[u for u in ("quarter", "hour", "day") if f"{u}_starts" in p] for p in statements]
-    # Each chunk into both tables (per app, then over the apps) before the next chunk.
-    assert units == [["quarter", "hour"], ["quarter", "hour"], ["day"], ["day"]]
+    # Each chunk into both tables (per app, then over the apps, then the shifted hours of its
+    # quarters) before the next chunk.
+    assert units == [["quarter", "hour"]] * 3 + [["day"], ["day"]]
+    assert (statements[2]["shifted_lo"], statements[2]["shifted_hi"]) == (900, 1800)
+    assert all("shifted_lo" not in p for p in statements[3:])
+
+
+def test_a_shifted_hour_is_written_whole_from_its_quarters():
+    sql = shifted_hours_sql("db", "org_id IN %(orgs)s")
+    # Its quarters read 45 minutes either side of the settled ones; hours not on the hour only.
+    assert "FROM db.session_totals_all_apps FINAL" in sql and "unit = 'quarter'" in sql
+    assert "toDateTime(%(read_lo)s)" in sql and "toDateTime(%(read_hi)s)" in sql
+    assert shifted_params(900, 1800) == {
+        "shifted_lo": 900, "shifted_hi": 1800, "read_lo": 0, "read_hi": 4500
+    }  # fmt: skip
+    assert shifted_params(3600, 2**32 - 1)["read_hi"] == 2**32 - 1  # a backfill: all of time
+    assert "hour_s %% 3600 != 0" in sql and "sum(version)" in sql
+    assert sql.rstrip().endswith("GROUP BY org_id, segment_id, hour_s")
