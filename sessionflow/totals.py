@@ -89,7 +89,8 @@ SELECT org_id, segment_id, CAST('hour' AS {UNIT_TYPE}), toDateTime(hour_s),
 FROM (
     SELECT org_id, segment_id, toUInt32(bucket_start) AS quarter_s, sessions, version
     FROM {database}.session_totals_all_apps FINAL
-    WHERE unit = 'quarter' AND ({where})
+    WHERE unit = 'quarter' AND {QUARTER_PHASE.replace("%", "%%")} IN %(read_phases)s
+      AND ({where})
       AND bucket_start >= toDateTime(%(read_lo)s) AND bucket_start < toDateTime(%(read_hi)s)
 )
 ARRAY JOIN [quarter_s - {3 * QUARTER_S}, quarter_s - {2 * QUARTER_S}, quarter_s - {QUARTER_S},
@@ -99,15 +100,23 @@ WHERE hour_s %% {HOUR_S} != 0
 GROUP BY org_id, segment_id, hour_s"""
 
 
-def shifted_params(lo_s: int, hi_s: int) -> dict[str, int]:
+def shifted_params(lo_s: int, hi_s: int) -> dict[str, Any]:
     """The parameters of ``shifted_hours_sql`` for the quarters starting in [lo_s, hi_s)."""
     around = HOUR_S - QUARTER_S
+    read_lo, read_hi = max(0, lo_s - around), min(hi_s + around, LAST_DATETIME_S)
+    # The quarters' times of day, as the sorting key has them: a sink's settle of the last
+    # minutes reads 7 of the 96 runs (9 ms against 11 on 18.16).
+    if read_hi - read_lo >= DAY_S:
+        phases = tuple(range(0, DAY_S, QUARTER_S))
+    else:
+        phases = tuple(sorted({t % DAY_S for t in range(read_lo, read_hi, QUARTER_S)}))
     return {
         "shifted_lo": lo_s,
         "shifted_hi": hi_s,
         # Within DateTime's range: a backfill names the whole of time.
-        "read_lo": max(0, lo_s - around),
-        "read_hi": min(hi_s + around, LAST_DATETIME_S),
+        "read_lo": read_lo,
+        "read_hi": read_hi,
+        "read_phases": phases,
     }
 
 

@@ -70,8 +70,12 @@ def test_a_shifted_hour_is_written_whole_from_its_quarters():
     assert "FROM db.session_totals_all_apps FINAL" in sql and "unit = 'quarter'" in sql
     assert "toDateTime(%(read_lo)s)" in sql and "toDateTime(%(read_hi)s)" in sql
     assert shifted_params(900, 1800) == {
-        "shifted_lo": 900, "shifted_hi": 1800, "read_lo": 0, "read_hi": 4500
+        "shifted_lo": 900, "shifted_hi": 1800, "read_lo": 0, "read_hi": 4500,
+        "read_phases": (0, 900, 1800, 2700, 3600),
     }  # fmt: skip
-    assert shifted_params(3600, 2**32 - 1)["read_hi"] == 2**32 - 1  # a backfill: all of time
+    late = shifted_params(86400 - 900, 86400)  # the day's last quarter: the next day's too
+    assert late["read_phases"] == (0, 900, 1800, 82800, 83700, 84600, 85500)
+    whole = shifted_params(3600, 2**32 - 1)  # a backfill: all of time
+    assert whole["read_hi"] == 2**32 - 1 and len(whole["read_phases"]) == 96
     assert "hour_s %% 3600 != 0" in sql and "sum(version)" in sql
     assert sql.rstrip().endswith("GROUP BY org_id, segment_id, hour_s")
