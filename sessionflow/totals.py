@@ -148,20 +148,19 @@ def settle_range(
 ) -> None:
     """Settle every window starting in [lo_s, hi_s) (epoch seconds), of one org and one segment
     key if given."""
-    where = "bucket_start >= toDateTime(%(lo)s) AND bucket_start < toDateTime(%(hi)s)"
     params: dict[str, Any] = {"lo": lo_s, "hi": hi_s}
-    if org_id is not None:
-        where += " AND org_id = %(org)s"
-        params["org"] = org_id
-    who = ["1"]
+    who = []  # the org and segment: all the shifted hours' statement may name besides time
     if org_id is not None:
         who.append("org_id = %(org)s")
+        params["org"] = org_id
     if segment_id is not None:
-        where += " AND segment_id = %(segment)s"
         who.append("segment_id = %(segment)s")
         params["segment"] = segment_id
+    where = " AND ".join(
+        ["bucket_start >= toDateTime(%(lo)s) AND bucket_start < toDateTime(%(hi)s)", *who]
+    )
     quarters = (lo_s - lo_s % QUARTER_S, hi_s + -hi_s % QUARTER_S)
-    _settle(clickhouse, where, params, quarters, " AND ".join(who))
+    _settle(clickhouse, where, params, quarters, " AND ".join(who) or "1")
 
 
 def windows_sql(windows: Iterable[tuple[str, str, str, int]]) -> tuple[str, dict[str, Any]] | None:

@@ -50,6 +50,12 @@ def unique_settings(**overrides: object) -> Settings:
         sink_group=f"test-{tag}-sink",
         session_secrets=("test-secret",),
         topic_partitions=3,
+        # Ports of its own too: a pipeline running on the defaults (scripts/run) leaves the
+        # suite alone.
+        **{
+            name: free_port()
+            for name in ("edge_port", "api_port", "worker_ops_port", "sink_ops_port")
+        },
     )
     base.update(overrides)
     return Settings.model_validate(base)
