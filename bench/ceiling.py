@@ -32,7 +32,6 @@ Writes bench/results/<out>.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -45,13 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.capacity import hello_app, session_files, wrk  # noqa: E402
 from bench.cpu import CpuShares, services_pids  # noqa: E402
+from bench.scale_out import edge_only  # noqa: E402
 from producers.records import media_event_record  # noqa: E402
 from producers.validation import EventValidator  # noqa: E402
 from schemas.codec import media_events  # noqa: E402
-from sessionflow import kafka, players  # noqa: E402
+from sessionflow import players  # noqa: E402
 from sessionflow.events import EVENT_TYPES  # noqa: E402
-from tests.e2e.pipeline import Pipeline, launch, settings_env  # noqa: E402
-from tests.faults.test_scale_out import wait_ready  # noqa: E402
+from tests.e2e.pipeline import launch  # noqa: E402
 from tests.services import unique_settings  # noqa: E402
 
 HERE = ROOT / "bench"
@@ -82,16 +81,9 @@ def loaded(url: str, pids: dict[str, int], seconds: int, connections: int, files
 
 
 def edge_alone(seconds: int, connections: int, files: dict, logs: Path) -> dict:
-    settings = unique_settings()
-    asyncio.run(kafka.ensure_sessionflow_topics(settings))
-    pipeline = Pipeline(settings, settings_env(settings, os.environ), logs)
-    pipeline.start("edge")
-    try:
-        wait_ready(pipeline.edge_url)
+    with edge_only(1, logs) as pipeline:
         pids = {"edge": pipeline.children["edge"].pid}
         return loaded(pipeline.edge_url, pids, seconds, connections, files)
-    finally:
-        pipeline.stop_all()
 
 
 def whole_pipeline(seconds: int, connections: int, files: dict, logs: Path) -> dict:

@@ -26,6 +26,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -127,9 +129,10 @@ def drain(process: str, count: int) -> dict[str, object]:
     }
 
 
-def edges(processes: int, seconds: int, files: dict[str, str]) -> dict[str, object]:
-    """The edge with ``processes`` processes on one port, Kafka only, wrk at max rate."""
-    logs = HERE / "results" / "logs" / f"scale_edge_{processes}"
+@contextmanager
+def edge_only(processes: int, logs: Path) -> Iterator[Pipeline]:
+    """The edge with ``processes`` processes on one port and Kafka only (nothing consuming),
+    answering; stopped on leaving."""
     logs.mkdir(parents=True, exist_ok=True)
     settings = unique_settings()
     asyncio.run(kafka.ensure_sessionflow_topics(settings))
@@ -137,10 +140,16 @@ def edges(processes: int, seconds: int, files: dict[str, str]) -> dict[str, obje
     pipeline.start("edge", ["edge", "--processes", str(processes)])
     try:
         wait_ready(pipeline.edge_url)
-        wrk(pipeline.edge_url, 3, 64, files)  # warm-up
-        load = wrk(pipeline.edge_url, seconds, 64, files)
+        yield pipeline
     finally:
         pipeline.stop_all()
+
+
+def edges(processes: int, seconds: int, files: dict[str, str]) -> dict[str, object]:
+    """The edge with ``processes`` processes on one port, Kafka only, wrk at max rate."""
+    with edge_only(processes, HERE / "results" / "logs" / f"scale_edge_{processes}") as pipeline:
+        wrk(pipeline.edge_url, 3, 64, files)  # warm-up
+        load = wrk(pipeline.edge_url, seconds, 64, files)
     return {"rps": load["rps"], "p99_ms": load["p99_ms"], "non2xx": load["non2xx"]}
 
 
