@@ -24,10 +24,7 @@ from sessionflow.clickhouse import ClickHouse
 from sessionflow.segmentfilter import to_sql
 from sessionflow.segments import Segment
 from sessionflow.timebuckets import STORED_UNITS, Unit
-from sessionflow.totals import settle_range
-
-# Past every window a DateTime column can hold: a backfill settles all of a segment's history.
-END_OF_TIME_S = 2**32 - 1
+from sessionflow.totals import LAST_DATETIME_S, settle_range
 
 # In session time: the range ``sessionflow reconcile`` rewrites.
 IN_RANGE = "session_time >= toDateTime(%(lo)s) AND session_time < toDateTime(%(hi)s)"
@@ -92,7 +89,8 @@ def _run(
             clickhouse.database, unit, filter_sql, segment.app_id is not None, backfill
         )
         clickhouse.execute(sql, values)
-    lo_s, hi_s = (0, END_OF_TIME_S) if backfill else (extra["lo"], extra["hi"])
+    # A backfill settles all of a segment's history: up to the last instant a DateTime holds.
+    lo_s, hi_s = (0, LAST_DATETIME_S) if backfill else (extra["lo"], extra["hi"])
     settle_range(clickhouse, lo_s, hi_s, segment.org_id, segment.key)
 
 
